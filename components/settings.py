@@ -1,0 +1,389 @@
+"""The stack's settings: read once from Pulumi config, checked as a whole, typed.
+
+Every key is declared in `Pulumi.yaml` with its type, default and description. The Pulumi CLI
+fills in those defaults itself; this module reads them from the same file so that the program
+behaves the same under the mock runtime, where there is no CLI. A stack with bad settings stops
+with one `SettingsError` that names every bad key, its value and what is expected, rather than
+failing on the first one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+import boto3
+import pulumi
+import yaml
+
+PROJECT = "vetroi"
+PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
+
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
+LOG_RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557}
+    | {2922, 3288, 3653}
+)
+LAMBDA_PYTHON_VERSIONS = ("3.12", "3.13", "3.14")
+ARCHITECTURES = ("arm64", "x86_64")
+ROLES = ("primary", "backup")
+LAYOUTS = ("perRoute", "monolith")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+T = TypeVar("T")
+STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
+
+
+class SettingsError(pulumi.RunError):
+    """The stack's settings are wrong; the message lists every bad key and how to fix it."""
+
+    def __init__(self, stack: str, problems: list[Problem]) -> None:
+        self.problems = problems
+        lines = [f"stack {stack!r} has {len(problems)} bad setting(s):"]
+        lines += [f"  - {p.key} = {p.value!r}: expected {p.expected}" for p in problems]
+        lines.append(f"Fix each with `pulumi config set {PROJECT}:<key> <value> -s {stack}`.")
+        super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class Problem:
+    key: str
+    value: object
+    expected: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the program reads from the stack's config, typed and checked."""
+
+    stack: str
+    role: str
+    region: str
+    other_region: str
+    table_name: str
+    cors_origins: tuple[str, ...]
+    allow_any_origin: bool
+    function_layout: str
+    architecture: str
+    python_version: str
+    function_memory_mb: int
+    function_timeout_seconds: int
+    log_retention_days: int
+    throttle_rate_limit: float
+    throttle_burst_limit: int
+    stage_name: str
+    upload_bucket_name: str | None
+    cache_bucket_name: str | None
+    upload_max_bytes: int
+    onet_base_url: str
+    alert_emails: tuple[str, ...]
+    # Edge and failover.
+    domain: str | None
+    hosted_zone_id: str | None
+    health_check_interval: int
+    health_check_failure_threshold: int
+    failover_record_ttl: int
+    origin_connection_timeout: int
+    origin_connection_attempts: int
+    waf_rate_limit: int
+    failover_budget_limit: int
+    force_failover: bool
+    backup_stack: str | None
+    # Operations.
+    demo_time: datetime | None
+    freeze_hours: int
+    freeze_override_reason: str | None
+    api_4xx_alarm_threshold: int
+    warmup_interval_minutes: int
+    provisioned_concurrency: int
+    canary_weight: float
+    pinned_version: str | None
+    # Secrets stay Outputs so that Pulumi keeps them encrypted in state and outputs.
+    onet_username: pulumi.Output[str] | None = field(default=None, repr=False)
+    onet_password: pulumi.Output[str] | None = field(default=None, repr=False)
+    alert_https_endpoints: pulumi.Output[list[str]] | None = field(default=None, repr=False)
+
+    @property
+    def is_primary(self) -> bool:
+        return self.role == "primary"
+
+    @property
+    def runtime(self) -> str:
+        return f"python{self.python_version}"
+
+    @property
+    def primary_region(self) -> str:
+        return self.region if self.is_primary else self.other_region
+
+    @property
+    def backup_region(self) -> str:
+        return self.other_region if self.is_primary else self.region
+
+
+def declared_keys(project_file: Path = PROJECT_FILE) -> dict[str, dict[str, Any]]:
+    """The config keys declared in Pulumi.yaml, without the project prefix."""
+    declared = yaml.safe_load(project_file.read_text())["config"]
+    return {key.removeprefix(f"{PROJECT}:"): spec for key, spec in declared.items()}
+
+
+def known_regions() -> frozenset[str]:
+    # botocore ships the region list of each partition, so no call to AWS is needed.
+    session = boto3.session.Session()
+    regions: set[str] = set()
+    for partition in session.get_available_partitions():
+        regions.update(session.get_available_regions("lambda", partition_name=partition))
+    return frozenset(regions)
+
+
+def load(config: pulumi.Config | None = None, stack: str | None = None) -> Settings:
+    """Read and check the stack's settings; raise one SettingsError listing every problem."""
+    config = config or pulumi.Config(PROJECT)
+    stack = stack or pulumi.get_stack()
+    reader = _Reader(config, declared_keys())
+    aws_region = pulumi.Config("aws").get("region")
+    regions = known_regions()
+
+    region = reader.check(
+        "aws:region", aws_region, lambda v: v in regions, "an AWS region such as us-east-2"
+    )
+    other_region = reader.text("otherRegion")
+    if other_region is not None and other_region not in regions:
+        reader.problem("otherRegion", other_region, "an AWS region such as us-west-2")
+    elif other_region is not None and other_region == region:
+        reader.problem("otherRegion", other_region, f"a region other than aws:region ({region})")
+
+    origins = reader.string_list("corsOrigins")
+    for origin in origins:
+        if not _is_origin(origin):
+            reader.problem("corsOrigins", origin, "an origin such as https://app.example.com")
+
+    domain = reader.text("domain")
+    if domain is not None and not DOMAIN.match(domain):
+        reader.problem("domain", domain, "a lowercase DNS name such as vetroi.example.com")
+    hosted_zone_id = reader.text("hostedZoneId")
+    if domain and not hosted_zone_id:
+        reader.problem("hostedZoneId", hosted_zone_id, "the Route53 zone id of `domain`")
+    if hosted_zone_id and not domain:
+        reader.problem("domain", domain, "the domain of the zone given as hostedZoneId")
+
+    settings = Settings(
+        stack=stack,
+        role=reader.choice("role", ROLES),
+        region=region or "",
+        other_region=other_region or "",
+        table_name=reader.pattern("tableName", TABLE, "3-255 letters, digits, _ . -"),
+        cors_origins=tuple(origins),
+        allow_any_origin=reader.boolean("allowAnyOrigin"),
+        function_layout=reader.choice("functionLayout", LAYOUTS),
+        architecture=reader.choice("architecture", ARCHITECTURES),
+        python_version=reader.choice("pythonVersion", LAMBDA_PYTHON_VERSIONS),
+        function_memory_mb=reader.integer("functionMemoryMb", 128, 10240),
+        function_timeout_seconds=reader.integer("functionTimeoutSeconds", 1, 29),
+        log_retention_days=reader.check(
+            "logRetentionDays",
+            reader.integer("logRetentionDays", 1, 3653),
+            lambda v: v in LOG_RETENTION_DAYS,
+            "one of CloudWatch's retention periods: " + ", ".join(map(str, sorted(LOG_RETENTION_DAYS))),
+        )
+        or 0,
+        throttle_rate_limit=reader.number("throttleRateLimit", 1, 10000),
+        throttle_burst_limit=reader.integer("throttleBurstLimit", 1, 5000),
+        stage_name=reader.pattern("stageName", re.compile(r"^[A-Za-z0-9_]{1,128}$"), "letters, digits, _"),
+        upload_bucket_name=reader.optional_pattern("uploadBucketName", BUCKET, "an S3 bucket name"),
+        cache_bucket_name=reader.optional_pattern("cacheBucketName", BUCKET, "an S3 bucket name"),
+        upload_max_bytes=reader.integer("uploadMaxBytes", 1024, 50 * 1024 * 1024),
+        onet_base_url=reader.check(
+            "onetBaseUrl", reader.text("onetBaseUrl"), _is_https_url, "an https:// URL"
+        )
+        or "",
+        alert_emails=tuple(reader.emails("alertEmails")),
+        domain=domain,
+        hosted_zone_id=hosted_zone_id,
+        health_check_interval=reader.check(
+            "healthCheckInterval",
+            reader.integer("healthCheckInterval", 10, 30),
+            lambda v: v in (10, 30),
+            "10 or 30 (Route53 supports no other interval)",
+        )
+        or 0,
+        health_check_failure_threshold=reader.integer("healthCheckFailureThreshold", 1, 10),
+        failover_record_ttl=reader.integer("failoverRecordTtl", 1, 86400),
+        origin_connection_timeout=reader.integer("originConnectionTimeout", 1, 10),
+        origin_connection_attempts=reader.integer("originConnectionAttempts", 1, 3),
+        waf_rate_limit=reader.integer("wafRateLimit", 10, 2_000_000_000),
+        failover_budget_limit=reader.integer("failoverBudgetLimit", 1, 3600),
+        force_failover=reader.boolean("forceFailover"),
+        backup_stack=reader.optional_pattern("backupStack", STACK_NAME, "a stack name or org/project/stack"),
+        demo_time=reader.timestamp("demoTime"),
+        freeze_hours=reader.integer("freezeHours", 0, 24 * 30),
+        freeze_override_reason=reader.text("freezeOverrideReason"),
+        api_4xx_alarm_threshold=reader.integer("api4xxAlarmThreshold", 1, 1_000_000),
+        warmup_interval_minutes=reader.integer("warmupIntervalMinutes", 1, 60),
+        provisioned_concurrency=reader.integer("provisionedConcurrency", 0, 1000),
+        canary_weight=reader.number("canaryWeight", 0, 1),
+        pinned_version=reader.optional_pattern("pinnedVersion", re.compile(r"^[1-9][0-9]*$"), "a published version number"),
+        onet_username=config.get_secret("onetUsername"),
+        onet_password=config.get_secret("onetPassword"),
+        alert_https_endpoints=reader.secret_urls("alertHttpsEndpoints"),
+    )
+    if reader.problems:
+        raise SettingsError(stack, reader.problems)
+    return settings
+
+
+def _is_origin(value: str) -> bool:
+    parsed = urlparse(value)
+    return (
+        parsed.scheme in ("http", "https")
+        and bool(parsed.hostname)
+        and parsed.path in ("",)
+        and not parsed.query
+        and not parsed.fragment
+    )
+
+
+def _is_https_url(value: str | None) -> bool:
+    parsed = urlparse(value or "")
+    return parsed.scheme == "https" and bool(parsed.hostname)
+
+
+class _Reader:
+    """Reads raw config values with the declared defaults and collects every problem."""
+
+    def __init__(self, config: pulumi.Config, declared: dict[str, dict[str, Any]]) -> None:
+        self.config = config
+        self.declared = declared
+        self.problems: list[Problem] = []
+
+    def problem(self, key: str, value: object, expected: str) -> None:
+        self.problems.append(Problem(key, value, expected))
+
+    def raw(self, key: str) -> object:
+        if key not in self.declared:
+            raise KeyError(f"{key} is read by the program but not declared in Pulumi.yaml")
+        value = self.config.get(key)
+        return self.declared[key].get("default") if value is None else value
+
+    def check(
+        self, key: str, value: T | None, ok: Callable[[T], bool], expected: str
+    ) -> T | None:
+        if value is None or not ok(value):
+            if value is not None or key == "aws:region":
+                self.problem(key, value, expected)
+            return None
+        return value
+
+    def text(self, key: str) -> str | None:
+        value = self.raw(key)
+        return None if value in (None, "") else str(value)
+
+    def choice(self, key: str, choices: tuple[str, ...]) -> str:
+        value = self.text(key)
+        if value not in choices:
+            self.problem(key, value, "one of " + ", ".join(choices))
+            return choices[0]
+        return value
+
+    def pattern(self, key: str, regex: re.Pattern[str], expected: str) -> str:
+        value = self.text(key)
+        if value is None or not regex.match(value):
+            self.problem(key, value, expected)
+            return ""
+        return value
+
+    def optional_pattern(self, key: str, regex: re.Pattern[str], expected: str) -> str | None:
+        value = self.text(key)
+        if value is not None and not regex.match(value):
+            self.problem(key, value, expected)
+            return None
+        return value
+
+    def boolean(self, key: str) -> bool:
+        value = self.raw(key)
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "false"):
+            return str(value).lower() == "true"
+        self.problem(key, value, "true or false")
+        return False
+
+    def integer(self, key: str, low: int, high: int) -> int:
+        value = self.raw(key)
+        try:
+            number = int(str(value))
+        except ValueError:
+            self.problem(key, value, f"a whole number from {low} to {high}")
+            return low
+        if not low <= number <= high:
+            self.problem(key, value, f"a whole number from {low} to {high}")
+        return number
+
+    def number(self, key: str, low: float, high: float) -> float:
+        value = self.raw(key)
+        try:
+            number = float(str(value))
+        except ValueError:
+            self.problem(key, value, f"a number from {low:g} to {high:g}")
+            return low
+        if not low <= number <= high:
+            self.problem(key, value, f"a number from {low:g} to {high:g}")
+        return number
+
+    def string_list(self, key: str) -> list[str]:
+        value = self.raw(key)
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                self.problem(key, value, 'a JSON list of strings, such as ["a", "b"]')
+                return []
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.problem(key, value, 'a list of strings, such as ["a", "b"]')
+            return []
+        return value
+
+    def emails(self, key: str) -> list[str]:
+        emails = self.string_list(key)
+        for email in emails:
+            if not EMAIL.match(email):
+                self.problem(key, email, "an e-mail address")
+        return emails
+
+    def timestamp(self, key: str) -> datetime | None:
+        value = self.text(key)
+        if value is None:
+            return None
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            self.problem(key, value, "an ISO 8601 time with its offset, e.g. 2026-12-10T15:00:00Z")
+            return None
+        if moment.tzinfo is None:
+            self.problem(key, value, "a time with its offset (Z or +hh:mm), not a local time")
+            return None
+        return moment.astimezone(UTC)
+
+    def secret_urls(self, key: str) -> pulumi.Output[list[str]] | None:
+        """HTTPS endpoints (PagerDuty, Opsgenie) that embed a token; checked and kept secret."""
+        raw = self.config.get(key)
+        if raw is None:
+            return None
+        # Values of secret keys reach the program in clear; the check below never prints one.
+        try:
+            urls = json.loads(raw)
+        except json.JSONDecodeError:
+            urls = None
+        if not isinstance(urls, list) or not all(_is_https_url(u) for u in urls):
+            self.problem(key, "[secret]", "a JSON list of https:// URLs, set with --secret")
+            return None
+        return pulumi.Output.secret(urls)
