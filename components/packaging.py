@@ -1,0 +1,354 @@
+"""Build each function's deployment zip: the code and every dependency, reproducibly, cached.
+
+`build_package(source_dir, requirements, platform=..., python_version=...)` installs the pinned
+requirements with pip (wheels only) for the Lambda platform, copies the application packages
+next to them, strips what pip leaves behind that differs from one install to the next, and
+writes a zip whose bytes depend only on its inputs: sorted entries, one fixed timestamp, fixed
+permissions, fixed compression. The same sources and requirements therefore give the same
+base64 SHA-256 (the format of Lambda's `source_code_hash`), so an `up` without a change
+redeploys nothing.
+
+Builds are cached by content under `out_dir/packages/<key>.zip`. The key hashes every source file
+(path and bytes), the requirements file, the platform, the Python version and `BUILDER_VERSION`;
+a hit hashes only the sources and never runs pip. Two processes building the same key at once
+take turns on a lock file and the loser returns the winner's zip; files are written to a temporary
+name and renamed into place, so a reader never sees half a zip.
+
+No Pulumi import here: the local demo, the tests and the benchmark use it as plain Python.
+
+Known limitations:
+- The cache key covers the requirements file as written, not what pip resolves from it: a
+  dependency that is not pinned there may resolve to a newer release on a fresh machine while an
+  old cache entry keeps serving the previous one. Pin every transitive dependency to avoid it.
+- Compressed bytes come from the interpreter's zlib: two machines with different zlib builds can
+  produce different (equally valid) zips from the same inputs, and so a different hash.
+- `"host"` builds for the running interpreter and this machine; they exist for tests and the
+  local demo and must never be deployed.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+# Bump whenever the build changes what goes into a zip, so old cache entries stop matching.
+BUILDER_VERSION = "1"
+
+# Lambda's limits for a zip uploaded directly and for the function unzipped (layers included,
+# and these functions have none).
+MAX_ZIP_BYTES = 50 * 1024 * 1024
+MAX_UNPACKED_BYTES = 250 * 1024 * 1024
+
+LAMBDA_PLATFORMS = ("manylinux2014_aarch64", "manylinux2014_x86_64")
+HOST = "host"
+
+# Every Lambda Python runtime from 3.12 on runs on Amazon Linux 2023 (glibc 2.34), so wheels
+# built for any glibc from 2.17 (manylinux2014) up to 2.34 load there.
+_GLIBC_MINORS = range(34, 16, -1)
+
+# Left out of the zip: caches and byte code differ between runs, tests and the requirements file
+# are not run by Lambda.
+_SKIPPED_NAMES = frozenset({"__pycache__", "tests", "requirements.txt"})
+_SKIPPED_SUFFIXES = (".pyc", ".pyo")
+# Files pip writes into a .dist-info that record this install (paths, hashes of generated
+# scripts, the installer, where the wheel came from) rather than the package itself.
+_INSTALL_RECORDS = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
+
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold
+_FILE_MODE = 0o100644  # regular file, readable by the Lambda runtime's user
+_UNIX = 3  # zip "made by" system; makes the mode bits above meaningful everywhere
+
+
+class PackageError(Exception):
+    """A function package could not be built; the message says which and why."""
+
+
+class PackageTooLargeError(PackageError):
+    """The package is over one of Lambda's size limits for a directly uploaded zip."""
+
+    def __init__(self, name: str, what: str, actual: int, limit: int) -> None:
+        self.name = name
+        self.actual = actual
+        self.limit = limit
+        super().__init__(
+            f"function package {name!r} is {_mb(actual)} {what}, over Lambda's limit of "
+            f"{_mb(limit)}: drop dependencies from its requirements or split the function"
+        )
+
+
+@dataclass(frozen=True)
+class Package:
+    """A built deployment zip and what Lambda will check about it."""
+
+    path: Path
+    sha256_b64: str  # base64 of the SHA-256 of the zip: Lambda's CodeSha256 and source_code_hash
+    size: int
+    unpacked_size: int
+    key: str
+    platform: str
+    python_version: str
+
+
+def build_package(
+    source_dir: str | os.PathLike[str],
+    requirements: str | os.PathLike[str],
+    *,
+    platform: str,
+    python_version: str | None,
+    out_dir: str | os.PathLike[str] = ".build",
+    name: str | None = None,
+    max_zip_bytes: int = MAX_ZIP_BYTES,
+    max_unpacked_bytes: int = MAX_UNPACKED_BYTES,
+) -> Package:
+    """Build (or take from the cache) the zip of `source_dir` with `requirements` installed.
+
+    `platform` is one of `LAMBDA_PLATFORMS`, or `"host"` for this machine's interpreter, in which
+    case `python_version` must be None or the running version. `name` names the package in
+    errors (the source folder's name by default). Raises `PackageTooLargeError` when the zip or
+    its unpacked contents exceed the limits and `PackageError` when pip fails.
+    """
+    source = Path(source_dir).resolve()
+    requirements_file = Path(requirements).resolve()
+    name = name or source.name
+    version = _check_target(platform, python_version)
+    if not source.is_dir():
+        raise PackageError(f"function package {name!r}: source folder {source} does not exist")
+    if not requirements_file.is_file():
+        raise PackageError(f"function package {name!r}: {requirements_file} does not exist")
+
+    cache = Path(out_dir).resolve() / "packages"
+    cache.mkdir(parents=True, exist_ok=True)
+    key = cache_key(source, requirements_file, platform, version)
+
+    hit = _cached(cache, key)
+    if hit is not None:
+        return hit
+    with _locked(cache / f"{key}.lock"):
+        # Another process may have finished the same build while this one waited.
+        hit = _cached(cache, key)
+        if hit is not None:
+            return hit
+        return _build(
+            name, source, requirements_file, platform, version, cache, key,
+            max_zip_bytes, max_unpacked_bytes,
+        )  # fmt: skip
+
+
+def cache_key(source: Path, requirements: Path, platform: str, python_version: str) -> str:
+    """The content hash that names a package: sources, requirements, target and builder."""
+    digest = hashlib.sha256()
+    for part in (BUILDER_VERSION, platform, python_version, _host_tag(platform)):
+        digest.update(part.encode() + b"\0")
+    digest.update(requirements.read_bytes() + b"\0")
+    for relative, path in _source_files(source):
+        digest.update(relative.encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:32]
+
+
+def _check_target(platform: str, python_version: str | None) -> str:
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if platform == HOST:
+        if python_version not in (None, running):
+            raise PackageError(
+                f"a host build uses the running Python {running}, not {python_version}; "
+                f"build for {' or '.join(LAMBDA_PLATFORMS)} to target another version"
+            )
+        return running
+    if platform not in LAMBDA_PLATFORMS:
+        raise PackageError(
+            f"unknown platform {platform!r}: expected {HOST!r} or one of {LAMBDA_PLATFORMS}"
+        )
+    if python_version is None or not python_version.replace(".", "").isdigit():
+        raise PackageError(f"python_version must look like 3.12, not {python_version!r}")
+    return python_version
+
+
+def _host_tag(platform: str) -> str:
+    # A host build holds this machine's compiled wheels, so another machine must not share it.
+    if platform != HOST:
+        return ""
+    return f"{sys.implementation.name}-{sysconfig.get_platform()}-{sys.version_info[:3]}"
+
+
+def _source_files(source: Path) -> Iterator[tuple[str, Path]]:
+    """Every file to ship from `source`, as (zip path, file), in a stable order."""
+    for root, dirs, files in os.walk(source):
+        dirs[:] = sorted(d for d in dirs if not _skipped(d))
+        for file in sorted(files):
+            if _skipped(file):
+                continue
+            path = Path(root, file)
+            yield path.relative_to(source).as_posix(), path
+
+
+def _skipped(name: str) -> bool:
+    # Hidden names are tool caches (.pytest_cache, .mypy_cache) and editor files.
+    return name in _SKIPPED_NAMES or name.startswith(".") or name.endswith(_SKIPPED_SUFFIXES)
+
+
+def _cached(cache: Path, key: str) -> Package | None:
+    meta, archive = cache / f"{key}.json", cache / f"{key}.zip"
+    try:
+        recorded = json.loads(meta.read_text())
+        size = archive.stat().st_size
+    except (OSError, ValueError):
+        return None
+    if recorded.get("size") != size:
+        return None  # a zip that was changed or cut short after it was recorded
+    recorded["path"] = archive
+    return Package(**recorded)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock; concurrent builds still end in an atomic rename
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build(
+    name: str,
+    source: Path,
+    requirements: Path,
+    platform: str,
+    python_version: str,
+    cache: Path,
+    key: str,
+    max_zip_bytes: int,
+    max_unpacked_bytes: int,
+) -> Package:
+    with tempfile.TemporaryDirectory(prefix=f"{key}-", dir=cache) as work:
+        staging = Path(work, "staging")
+        _pip_install(name, requirements, staging, platform, python_version)
+        _strip_install_debris(staging)
+        _copy_sources(name, source, staging)
+
+        files = sorted(
+            (path.relative_to(staging).as_posix(), path)
+            for path in staging.rglob("*")
+            if path.is_file()
+        )
+        unpacked = sum(path.stat().st_size for _, path in files)
+        if unpacked > max_unpacked_bytes:
+            raise PackageTooLargeError(name, "unzipped", unpacked, max_unpacked_bytes)
+
+        partial = Path(work, "package.zip")
+        _write_zip(partial, files)
+        size = partial.stat().st_size
+        if size > max_zip_bytes:
+            raise PackageTooLargeError(name, "zipped", size, max_zip_bytes)
+
+        package = Package(
+            path=cache / f"{key}.zip",
+            sha256_b64=base64.b64encode(hashlib.sha256(partial.read_bytes()).digest()).decode(),
+            size=size,
+            unpacked_size=unpacked,
+            key=key,
+            platform=platform,
+            python_version=python_version,
+        )
+        # The zip first, then the record that makes it a cache hit: a crash in between leaves
+        # only a zip that the next build overwrites.
+        os.replace(partial, package.path)
+        record = {k: v for k, v in asdict(package).items() if k != "path"}
+        _write_atomically(cache / f"{key}.json", json.dumps(record, indent=2, sort_keys=True))
+    return package
+
+
+def _pip_install(
+    name: str, requirements: Path, target: Path, platform: str, python_version: str
+) -> None:
+    command = [
+        sys.executable, "-m", "pip", "install",
+        "--requirement", str(requirements),
+        "--target", str(target),
+        "--only-binary=:all:",
+        "--no-compile",
+        "--disable-pip-version-check",
+        "--no-warn-script-location",
+        "--quiet",
+    ]  # fmt: skip
+    if platform != HOST:
+        arch = platform.removeprefix("manylinux2014_")
+        for minor in _GLIBC_MINORS:
+            command += ["--platform", f"manylinux_2_{minor}_{arch}"]
+        command += [
+            "--platform", platform,
+            "--implementation", "cp",
+            "--python-version", python_version,
+        ]  # fmt: skip
+    # pip's own byte-compile switch is not the only source of .pyc: a build hook could import.
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if result.returncode != 0:
+        raise PackageError(
+            f"function package {name!r}: pip could not install {requirements} for {platform} "
+            f"Python {python_version} (wheels only):\n{result.stderr.strip()}"
+        )
+
+
+def _strip_install_debris(staging: Path) -> None:
+    """Remove what differs between two installs of the same wheels."""
+    # Console scripts carry this machine's interpreter path in their first line, and Lambda
+    # never runs them.
+    shutil.rmtree(staging / "bin", ignore_errors=True)
+    for path in sorted(staging.rglob("*"), reverse=True):
+        if path.name == "__pycache__" and path.is_dir():
+            shutil.rmtree(path)
+        elif path.suffix in _SKIPPED_SUFFIXES:
+            path.unlink()
+        elif path.parent.name.endswith(".dist-info") and path.name in _INSTALL_RECORDS:
+            path.unlink()
+
+
+def _copy_sources(name: str, source: Path, staging: Path) -> None:
+    for relative, path in _source_files(source):
+        destination = staging / relative
+        if destination.exists():
+            raise PackageError(
+                f"function package {name!r}: {relative} in {source} has the same path as a "
+                "file of an installed dependency; rename the module"
+            )
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, destination)
+
+
+def _write_zip(path: Path, files: list[tuple[str, Path]]) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        for relative, file in files:
+            entry = zipfile.ZipInfo(relative, date_time=_FIXED_TIME)
+            entry.create_system = _UNIX
+            entry.external_attr = _FILE_MODE << 16
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(entry, file.read_bytes(), compresslevel=6)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
+        tmp.write(text)
+    os.replace(tmp.name, path)
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB ({size} bytes)"
