@@ -120,6 +120,11 @@ class Settings:
         return f"python{self.python_version}"
 
     @property
+    def package_platform(self) -> str:
+        """The pip platform tag of the Lambda architecture the zips are built for."""
+        return "manylinux2014_aarch64" if self.architecture == "arm64" else "manylinux2014_x86_64"
+
+    @property
     def primary_region(self) -> str:
         return self.region if self.is_primary else self.other_region
 
