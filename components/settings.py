@@ -9,6 +9,7 @@ failing on the first one.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Callable
@@ -153,6 +154,7 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
     config = config or pulumi.Config(PROJECT)
     stack = stack or pulumi.get_stack()
     reader = _Reader(config, declared_keys())
+    reader.unknown_keys(_configured_keys())
     aws_region = pulumi.Config("aws").get("region")
     regions = known_regions()
 
@@ -196,12 +198,15 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
             "logRetentionDays",
             reader.integer("logRetentionDays", 1, 3653),
             lambda v: v in LOG_RETENTION_DAYS,
-            "one of CloudWatch's retention periods: " + ", ".join(map(str, sorted(LOG_RETENTION_DAYS))),
+            "one of CloudWatch's retention periods: "
+            + ", ".join(map(str, sorted(LOG_RETENTION_DAYS))),
         )
         or 0,
         throttle_rate_limit=reader.number("throttleRateLimit", 1, 10000),
         throttle_burst_limit=reader.integer("throttleBurstLimit", 1, 5000),
-        stage_name=reader.pattern("stageName", re.compile(r"^[A-Za-z0-9_]{1,128}$"), "letters, digits, _"),
+        stage_name=reader.pattern(
+            "stageName", re.compile(r"^[A-Za-z0-9_]{1,128}$"), "letters, digits, _"
+        ),
         upload_bucket_name=reader.optional_pattern("uploadBucketName", BUCKET, "an S3 bucket name"),
         cache_bucket_name=reader.optional_pattern("cacheBucketName", BUCKET, "an S3 bucket name"),
         upload_max_bytes=reader.integer("uploadMaxBytes", 1024, 50 * 1024 * 1024),
@@ -226,7 +231,9 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         waf_rate_limit=reader.integer("wafRateLimit", 10, 2_000_000_000),
         failover_budget_limit=reader.integer("failoverBudgetLimit", 1, 3600),
         force_failover=reader.boolean("forceFailover"),
-        backup_stack=reader.optional_pattern("backupStack", STACK_NAME, "a stack name or org/project/stack"),
+        backup_stack=reader.optional_pattern(
+            "backupStack", STACK_NAME, "a stack name or org/project/stack"
+        ),
         demo_time=reader.timestamp("demoTime"),
         freeze_hours=reader.integer("freezeHours", 0, 24 * 30),
         freeze_override_reason=reader.text("freezeOverrideReason"),
@@ -234,7 +241,9 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         warmup_interval_minutes=reader.integer("warmupIntervalMinutes", 1, 60),
         provisioned_concurrency=reader.integer("provisionedConcurrency", 0, 1000),
         canary_weight=reader.number("canaryWeight", 0, 1),
-        pinned_version=reader.optional_pattern("pinnedVersion", re.compile(r"^[1-9][0-9]*$"), "a published version number"),
+        pinned_version=reader.optional_pattern(
+            "pinnedVersion", re.compile(r"^[1-9][0-9]*$"), "a published version number"
+        ),
         onet_username=config.get_secret("onetUsername"),
         onet_password=config.get_secret("onetPassword"),
         alert_https_endpoints=reader.secret_urls("alertHttpsEndpoints"),
@@ -242,6 +251,13 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
     if reader.problems:
         raise SettingsError(stack, reader.problems)
     return settings
+
+
+def _configured_keys() -> set[str]:
+    """Every key set for this stack, from wherever the language host passed them."""
+    from pulumi.runtime import config as runtime_config
+
+    return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
 
 
 def _is_origin(value: str) -> bool:
@@ -271,15 +287,22 @@ class _Reader:
     def problem(self, key: str, value: object, expected: str) -> None:
         self.problems.append(Problem(key, value, expected))
 
+    def unknown_keys(self, keys: set[str]) -> None:
+        """A misspelt key would otherwise be ignored and its default used without a word."""
+        for key in sorted(keys):
+            name = key.removeprefix(f"{PROJECT}:")
+            if key.startswith(f"{PROJECT}:") and name not in self.declared:
+                close = difflib.get_close_matches(name, self.declared, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                self.problem(name, "", f"a key declared in Pulumi.yaml{hint}")
+
     def raw(self, key: str) -> object:
         if key not in self.declared:
             raise KeyError(f"{key} is read by the program but not declared in Pulumi.yaml")
         value = self.config.get(key)
         return self.declared[key].get("default") if value is None else value
 
-    def check(
-        self, key: str, value: T | None, ok: Callable[[T], bool], expected: str
-    ) -> T | None:
+    def check(self, key: str, value: T | None, ok: Callable[[T], bool], expected: str) -> T | None:
         if value is None or not ok(value):
             if value is not None or key == "aws:region":
                 self.problem(key, value, expected)

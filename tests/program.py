@@ -215,9 +215,7 @@ def run_stack(
         pulumi.runtime.register_stack_transformation(record)
         runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
 
-    pulumi.runtime.set_all_config(
-        as_strings, secret_keys=[k for k in (secrets or {})]
-    )
+    pulumi.runtime.set_all_config(as_strings, secret_keys=[k for k in (secrets or {})])
     # Each run gets a fresh root stack: set_mocks creates one when none is active.
     runtime_settings.ROOT.set(None)
     mocks.set_mocks(mock, project="vetroi", stack=stack, preview=preview, logger=logger)

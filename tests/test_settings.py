@@ -1,0 +1,188 @@
+"""The stack settings: declared in Pulumi.yaml, read once, every mistake reported at once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime import mocks
+
+from components import settings as stack_settings
+from tests.program import stack_config
+
+
+class _NoResources(pulumi.runtime.Mocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        return f"{args.name}-id", args.inputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
+        return {}, []
+
+
+def load(stack: str = "prod", secrets: dict[str, str] | None = None, **changes: Any):
+    """Load the settings of `stack`'s real config file with some keys changed or removed."""
+    config = stack_config(stack)
+    for key, value in changes.items():
+        full = key if ":" in key.replace("aws_", "aws:") else f"vetroi:{key}"
+        full = full.replace("aws_", "aws:")
+        if value is None:
+            config.pop(full, None)
+        else:
+            config[full] = value
+    config |= secrets or {}
+    pulumi.runtime.set_all_config(
+        {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()},
+        secret_keys=list(secrets or {}),
+    )
+    mocks.set_mocks(_NoResources(), project="vetroi", stack=stack)
+    try:
+        return stack_settings.load()
+    finally:
+        pulumi.runtime.set_all_config({})
+
+
+def problems_of(error: pytest.ExceptionInfo[stack_settings.SettingsError]) -> dict[str, str]:
+    return {p.key: p.expected for p in error.value.problems}
+
+
+def test_load_prod_reads_the_real_stack_file():
+    """The prod file gives a primary in us-east-2 whose other region is us-west-2."""
+    settings = load("prod")
+
+    assert settings.role == "primary" and settings.is_primary
+    assert (settings.region, settings.other_region) == ("us-east-2", "us-west-2")
+    assert settings.cors_origins == ("https://vetroi.example.com", "https://www.vetroi.example.com")
+    assert settings.runtime == "python3.12"
+    assert settings.package_platform == "manylinux2014_aarch64"
+
+
+def test_load_backup_reads_the_real_stack_file():
+    """The backup file gives a backup in us-west-2 whose primary is us-east-2."""
+    settings = load("backup")
+
+    assert settings.role == "backup" and not settings.is_primary
+    assert (settings.primary_region, settings.backup_region) == ("us-east-2", "us-west-2")
+
+
+def test_load_applies_declared_defaults():
+    """Keys the stack file leaves out take the defaults declared in Pulumi.yaml."""
+    settings = load("prod")
+    declared = stack_settings.declared_keys()
+
+    assert settings.function_layout == declared["functionLayout"]["default"] == "perRoute"
+    assert settings.architecture == "arm64"
+    assert settings.health_check_failure_threshold == 2
+    assert settings.freeze_hours == 48
+    assert settings.log_retention_days == declared["logRetentionDays"]["default"]
+
+
+def test_load_all_mistakes_in_one_error():
+    """Every bad key is named once, with its value and what is expected."""
+    with pytest.raises(stack_settings.SettingsError) as error:
+        load(
+            role="secondary",
+            otherRegion="us-east-2",
+            corsOrigins=["vetroi.example.com", "https://ok.example.com"],
+            functionLayout="microservices",
+            logRetentionDays=10,
+        )
+
+    problems = problems_of(error)
+    assert set(problems) == {
+        "role",
+        "otherRegion",
+        "corsOrigins",
+        "functionLayout",
+        "logRetentionDays",
+    }
+    assert "primary, backup" in problems["role"]
+    assert "other than aws:region" in problems["otherRegion"]
+    message = str(error.value)
+    assert "5 bad setting(s)" in message
+    assert "'secondary'" in message and "'vetroi.example.com'" in message
+    assert "pulumi config set vetroi:<key>" in message
+
+
+@pytest.mark.parametrize(
+    ("changes", "key", "expected"),
+    [
+        ({"role": "standby"}, "role", "one of primary, backup"),
+        ({"otherRegion": "us-east-2"}, "otherRegion", "a region other than aws:region"),
+        ({"otherRegion": "us-middle-1"}, "otherRegion", "an AWS region"),
+        ({"aws_region": "mars-north-1"}, "aws:region", "an AWS region"),
+        ({"aws_region": None}, "aws:region", "an AWS region"),
+        ({"corsOrigins": ["not a url"]}, "corsOrigins", "an origin"),
+        ({"corsOrigins": ["https://app.example.com/path"]}, "corsOrigins", "an origin"),
+        ({"corsOrigins": "https://one.example.com"}, "corsOrigins", "JSON list"),
+        ({"functionLayout": "lambdalith"}, "functionLayout", "perRoute, monolith"),
+        ({"architecture": "i386"}, "architecture", "arm64, x86_64"),
+        ({"pythonVersion": "3.9"}, "pythonVersion", "3.12"),
+        ({"functionTimeoutSeconds": 60}, "functionTimeoutSeconds", "from 1 to 29"),
+        ({"throttleRateLimit": "fast"}, "throttleRateLimit", "a number"),
+        ({"uploadBucketName": "Bad_Bucket"}, "uploadBucketName", "an S3 bucket name"),
+        ({"onetBaseUrl": "http://plain.example.com"}, "onetBaseUrl", "https://"),
+        ({"alertEmails": ["oncall"]}, "alertEmails", "an e-mail address"),
+        ({"allowAnyOrigin": "sometimes"}, "allowAnyOrigin", "true or false"),
+        ({"demoTime": "2026-12-10 15:00"}, "demoTime", "with its offset"),
+        ({"demoTime": "next tuesday"}, "demoTime", "ISO 8601"),
+    ],
+)
+def test_load_names_the_bad_key(changes: dict[str, Any], key: str, expected: str):
+    """Each kind of mistake names its key and says what is expected."""
+    with pytest.raises(stack_settings.SettingsError) as error:
+        load(**changes)
+
+    problems = problems_of(error)
+    assert key in problems, problems
+    assert expected in problems[key]
+
+
+def test_load_bad_secret_is_not_printed():
+    """A bad secret setting is named, but its value never appears in the error text."""
+    with pytest.raises(stack_settings.SettingsError) as error:
+        load(secrets={"vetroi:alertHttpsEndpoints": '["http://events.example.com/token-42"]'})
+    assert "token-42" not in str(error.value)
+    assert "alertHttpsEndpoints" in problems_of(error)
+
+
+def test_load_secret_values_are_outputs():
+    """Secrets are read as Outputs marked secret, so Pulumi encrypts them in state."""
+    settings = load(
+        secrets={"vetroi:onetUsername": "vetroi-user", "vetroi:onetPassword": "hunter2"}
+    )
+
+    assert isinstance(settings.onet_password, pulumi.Output)
+    assert "hunter2" not in repr(settings)
+
+
+def test_declared_keys_have_type_and_description():
+    """Pulumi.yaml declares every key with a type and a description, defaults well-typed."""
+    declared = stack_settings.declared_keys()
+    kinds = {"string": str, "integer": int, "boolean": bool, "number": (int, float), "array": list}
+
+    for key, spec in declared.items():
+        assert spec.get("description"), f"{key} has no description"
+        assert spec.get("type") in kinds, f"{key} has no valid type"
+        if "default" in spec:
+            assert isinstance(spec["default"], kinds[spec["type"]]), f"{key} default mistyped"
+        assert not (spec.get("secret") and "default" in spec), f"secret {key} has a default"
+
+
+def test_load_unknown_key_suggests_the_declared_one():
+    """A misspelt key fails the program instead of silently taking the default."""
+    with pytest.raises(stack_settings.SettingsError) as error:
+        load(healthCheckIntervall=30)
+
+    assert "did you mean healthCheckInterval?" in problems_of(error)["healthCheckIntervall"]
+
+
+def test_stack_files_only_set_declared_keys():
+    """A typo in a stack file is caught: every vetroi: key there is declared."""
+    declared = stack_settings.declared_keys()
+
+    for stack in ("prod", "backup"):
+        for key in stack_config(stack):
+            if key.startswith("vetroi:"):
+                assert key.removeprefix("vetroi:") in declared, f"{stack}: {key} undeclared"
