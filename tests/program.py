@@ -116,10 +116,8 @@ def _computed(typ: str, name: str, region: str, inputs: dict[str, Any]) -> dict[
         }
     elif typ == "aws:lambda/alias:Alias":
         alias_arn = f"{inputs.get('functionName')}:{inputs.get('name')}"
-        state |= {
-            "arn": alias_arn,
-            "invokeArn": f"arn:aws:apigateway:{region}:lambda:path/functions/{alias_arn}/invocations",
-        }
+        functions = f"arn:aws:apigateway:{region}:lambda:path/functions"
+        state |= {"arn": alias_arn, "invokeArn": f"{functions}/{alias_arn}/invocations"}
     elif typ == "aws:apigateway/restApi:RestApi":
         state |= {
             "id": f"{name}-api",
@@ -127,10 +125,10 @@ def _computed(typ: str, name: str, region: str, inputs: dict[str, Any]) -> dict[
             "executionArn": f"arn:aws:execute-api:{region}:{ACCOUNT}:{name}-api",
         }
     elif typ == "aws:apigateway/stage:Stage":
-        api = inputs.get("restApi")
+        api, stage = inputs.get("restApi"), inputs.get("stageName")
         state |= {
-            "invokeUrl": f"https://{api}.execute-api.{region}.amazonaws.com/{inputs.get('stageName')}",
-            "executionArn": f"arn:aws:execute-api:{region}:{ACCOUNT}:{api}/{inputs.get('stageName')}",
+            "invokeUrl": f"https://{api}.execute-api.{region}.amazonaws.com/{stage}",
+            "executionArn": f"arn:aws:execute-api:{region}:{ACCOUNT}:{api}/{stage}",
         }
     elif typ == "aws:apigateway/domainName:DomainName":
         state |= {
