@@ -1,14 +1,111 @@
-"""VetROI: one regional copy of the API per stack, prod (primary) and backup.
+"""VetROI: one complete regional copy of the API per stack.
 
-Reads the stack's settings, composes the components and exports what operators and the other
-stack need.
+`prod` (primary, us-east-2) and `backup` (us-west-2) each deploy:
+- a REST API (regional endpoint) with CORS on every answer, API Gateway's own errors included;
+- the functions behind it, each zip carrying every dependency, invoked through alias `live`;
+- the O*NET credentials in Secrets Manager.
+The prod stack also owns the data that outlives stacks: the DynamoDB global table with its
+replica in the backup region, and the DD-214 upload and O*NET cache buckets.
 """
 
-import pulumi
+from pathlib import Path
 
+import pulumi
+import pulumi_aws as aws
+
+from components import packaging
 from components import settings as stack_settings
+from components.access import DataLocations, route_permissions
+from components.api import RegionalApi, RegionalApiArgs
+from components.data import GlobalData, GlobalDataArgs, bucket_names
+from components.secrets import OnetCredentials, OnetCredentialsArgs
+
+ROOT = Path(__file__).resolve().parent
+FUNCTIONS = ROOT / "functions"
 
 settings = stack_settings.load()
+account_id = aws.get_caller_identity_output().account_id
+upload_bucket, cache_bucket = bucket_names(account_id, settings.primary_region)
+upload_bucket = pulumi.Output.from_input(settings.upload_bucket_name or upload_bucket)
+cache_bucket = pulumi.Output.from_input(settings.cache_bucket_name or cache_bucket)
+
+if settings.is_primary:
+    data = GlobalData(
+        "vetroi-data",
+        GlobalDataArgs(
+            table_name=settings.table_name,
+            primary_region=settings.region,
+            replica_region=settings.other_region,
+            upload_bucket_name=upload_bucket,
+            cache_bucket_name=cache_bucket,
+            adopt_upload_bucket=settings.upload_bucket_name,
+            adopt_cache_bucket=settings.cache_bucket_name,
+        ),
+    )
+    upload_bucket = data.upload_bucket.bucket
+
+onet_secret_arn = None
+if settings.onet_username is not None and settings.onet_password is not None:
+    onet_secret_arn = OnetCredentials(
+        "vetroi-onet",
+        OnetCredentialsArgs(
+            region=settings.region,
+            stack=settings.stack,
+            username=settings.onet_username,
+            password=settings.onet_password,
+        ),
+    ).arn
+
+else:
+    pulumi.log.warn(
+        "onetUsername/onetPassword are not set: the functions will serve the O*NET cache and the "
+        "bundled static data only. Set them with `pulumi config set --secret`."
+    )
+
+package = packaging.build_package(
+    FUNCTIONS,
+    FUNCTIONS / "requirements.txt",
+    platform=settings.package_platform,
+    python_version=settings.python_version,
+    out_dir=ROOT / ".build",
+)
+environment: dict[str, pulumi.Input[str]] = {
+    "VETROI_TABLE": settings.table_name,
+    "VETROI_UPLOAD_BUCKET": upload_bucket,
+    "VETROI_UPLOAD_MAX_BYTES": str(settings.upload_max_bytes),
+    "VETROI_CORS_ORIGINS": "*" if settings.allow_any_origin else ",".join(settings.cors_origins),
+    "VETROI_ONET_BASE_URL": settings.onet_base_url,
+    "VETROI_REGION_ROLE": settings.role,
+}
+if onet_secret_arn is not None:
+    environment["VETROI_ONET_SECRET"] = onet_secret_arn
+
+api = RegionalApi(
+    "vetroi-api",
+    RegionalApiArgs(
+        settings=settings,
+        package=package,
+        permissions=route_permissions(
+            DataLocations(
+                account_id=account_id,
+                region=settings.region,
+                primary_region=settings.primary_region,
+                table_name=settings.table_name,
+                upload_bucket=upload_bucket,
+                onet_secret_arn=onet_secret_arn,
+            )
+        ),
+        environment=environment,
+    ),
+)
 
 pulumi.export("role", settings.role)
 pulumi.export("region", settings.region)
+pulumi.export("apiUrl", api.invoke_url)
+pulumi.export("stageName", api.stage_name)
+pulumi.export("tableName", settings.table_name)
+pulumi.export("uploadBucket", upload_bucket)
+pulumi.export("cacheBucket", cache_bucket)
+pulumi.export("functionNames", {route: f.function.name for route, f in api.functions.items()})
+pulumi.export("aliasArns", {route: f.alias.arn for route, f in api.functions.items()})
+pulumi.export("packageHash", package.sha256_b64)
