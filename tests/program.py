@@ -35,6 +35,7 @@ class Resource:
     protect: bool = False
     retain_on_delete: bool = False
     ignore_changes: list[str] = field(default_factory=list)
+    import_id: str | None = None
     parent: str | None = None
     component: bool = False
 
@@ -205,6 +206,7 @@ def run_stack(
             "protect": bool(opts.protect),
             "retain_on_delete": bool(opts.retain_on_delete),
             "ignore_changes": list(opts.ignore_changes or []),
+            "import_id": opts.import_,
             "parent": getattr(opts.parent, "_name", None) if opts.parent else None,
         }
         return None
