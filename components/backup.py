@@ -1,0 +1,124 @@
+"""AWS Backup for the table: a daily plan in the primary region, copied to the other region.
+
+This sits on top of the table's point-in-time recovery: PITR restores any second of the last 35
+days but lives and dies with the table; Backup recovery points are separate resources in a vault,
+and the copy in the other region survives the loss of the primary region.
+
+Copying DynamoDB backups to another region needs AWS Backup's advanced features for DynamoDB,
+an account-wide setting of each region that this program does not own (it would overwrite the
+account's choices for every other service). The README gives the one command that turns it on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+MANAGED_POLICIES = (
+    "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
+    "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores",
+)
+
+
+@dataclass
+class TableBackupArgs:
+    region: str
+    copy_region: str
+    table_arn: pulumi.Input[str]
+    # Daily, at 05:00 UTC: late night in the United States, when the table is quiet.
+    schedule: str = "cron(0 5 * * ? *)"
+    retention_days: int = 35
+    copy_retention_days: int = 35
+
+
+class TableBackup(pulumi.ComponentResource):
+    """Vaults in both regions, a backup plan with a cross-region copy, and its IAM role."""
+
+    vault: aws.backup.Vault
+    copy_vault: aws.backup.Vault
+    plan: aws.backup.Plan
+    role: aws.iam.Role
+
+    def __init__(
+        self, name: str, args: TableBackupArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("vetroi:backup:TableBackup", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.vault = aws.backup.Vault(
+            f"{name}-vault", name=f"{name}-{args.region}", region=args.region, opts=child
+        )
+        self.copy_vault = aws.backup.Vault(
+            f"{name}-copy-vault",
+            name=f"{name}-{args.copy_region}",
+            region=args.copy_region,
+            opts=child,
+        )
+
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "backup.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            opts=child,
+        )
+        for index, policy_arn in enumerate(MANAGED_POLICIES):
+            aws.iam.RolePolicyAttachment(
+                f"{name}-role-policy-{index}",
+                role=self.role.name,
+                policy_arn=policy_arn,
+                opts=child,
+            )
+
+        self.plan = aws.backup.Plan(
+            f"{name}-plan",
+            name=f"{name}-daily",
+            rules=[
+                aws.backup.PlanRuleArgs(
+                    rule_name="daily",
+                    target_vault_name=self.vault.name,
+                    schedule=args.schedule,
+                    start_window=60,
+                    completion_window=240,
+                    lifecycle=aws.backup.PlanRuleLifecycleArgs(delete_after=args.retention_days),
+                    copy_actions=[
+                        aws.backup.PlanRuleCopyActionArgs(
+                            destination_vault_arn=self.copy_vault.arn,
+                            lifecycle=aws.backup.PlanRuleCopyActionLifecycleArgs(
+                                delete_after=args.copy_retention_days
+                            ),
+                        )
+                    ],
+                )
+            ],
+            region=args.region,
+            opts=child,
+        )
+        aws.backup.Selection(
+            f"{name}-selection",
+            name=f"{name}-table",
+            plan_id=self.plan.id,
+            iam_role_arn=self.role.arn,
+            resources=[args.table_arn],
+            region=args.region,
+            opts=child,
+        )
+        self.register_outputs(
+            {
+                "planId": self.plan.id,
+                "vaultArn": self.vault.arn,
+                "copyVaultArn": self.copy_vault.arn,
+            }
+        )
