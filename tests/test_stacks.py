@@ -1,0 +1,277 @@
+"""Both stacks as the program declares them, under the mock runtime with the real stack files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.program import Deployment, run_stack
+
+ROUTES = {("POST", "recommend"), ("GET", "{socCode}"), ("GET", "health"), ("POST", "uploads")}
+DATA_TYPES = (
+    "aws:dynamodb/table:Table",
+    "aws:s3/bucket:Bucket",
+    "aws:kms/key:Key",
+)
+
+
+@pytest.fixture(scope="module")
+def prod() -> Deployment:
+    return run_stack("prod")
+
+
+@pytest.fixture(scope="module")
+def backup() -> Deployment:
+    return run_stack("backup")
+
+
+@pytest.fixture(scope="module")
+def monolith() -> Deployment:
+    return run_stack("backup", overrides={"vetroi:functionLayout": "monolith"})
+
+
+def test_regional_resources_stay_in_their_region(prod: Deployment, backup: Deployment):
+    """Everything regional lands in the stack's own region (global ones aside)."""
+    for deployment, region in ((prod, "us-east-2"), (backup, "us-west-2")):
+        for resource in deployment:
+            if resource.component or resource.region == "us-east-1":
+                continue
+            assert resource.region == region, f"{resource.name} is in {resource.region}"
+
+
+def test_each_stack_is_a_complete_regional_api(prod: Deployment, backup: Deployment):
+    """Each stack has the API, a function per route, their aliases, roles and log groups."""
+    for deployment in (prod, backup):
+        counts = deployment.types()
+        assert counts["aws:apigateway/restApi:RestApi"] == 1
+        assert counts["aws:apigateway/stage:Stage"] == 1
+        assert counts["aws:lambda/function:Function"] == 4
+        assert counts["aws:lambda/alias:Alias"] == 4
+        assert counts["aws:lambda/permission:Permission"] >= 4
+        # Eight methods: each route and its preflight.
+        assert counts["aws:apigateway/method:Method"] == 8
+        assert counts["aws:apigateway/integration:Integration"] == 8
+
+
+def test_only_prod_owns_the_data(prod: Deployment, backup: Deployment):
+    """The table, both buckets and the upload key belong to prod; backup declares none."""
+    assert len(prod.of_type("aws:dynamodb/table:Table")) == 1
+    assert len(prod.of_type("aws:s3/bucket:Bucket")) == 2
+    for typ in DATA_TYPES:
+        assert backup.of_type(typ) == [], f"backup declares a {typ}"
+    assert backup.outputs["tableName"] == prod.outputs["tableName"] == "vetroi-data"
+    assert backup.outputs["uploadBucket"] == prod.outputs["uploadBucket"]
+
+
+def test_global_table_is_durable_and_replicated(prod: Deployment):
+    """On-demand, streamed, recoverable, undeletable, with its replica in us-west-2."""
+    table = prod.one("aws:dynamodb/table:Table")
+
+    assert table["billingMode"] == "PAY_PER_REQUEST"
+    assert table["streamEnabled"] is True
+    assert table["streamViewType"] == "NEW_AND_OLD_IMAGES"
+    assert table["pointInTimeRecovery"] == {"enabled": True}
+    assert table["deletionProtectionEnabled"] is True
+    assert table["ttl"] == {"attributeName": "expiresAt", "enabled": True}
+    assert [r["regionName"] for r in table["replicas"]] == ["us-west-2"]
+    assert table.region == "us-east-2"
+    assert table.protect and table.retain_on_delete
+
+
+def test_data_buckets_are_kept_private_and_encrypted(prod: Deployment):
+    """Both buckets: protected, retained, versioned, encrypted, private, TLS only, lifecycle."""
+    for bucket in prod.of_type("aws:s3/bucket:Bucket"):
+        name = bucket.name
+        assert bucket.protect and bucket.retain_on_delete, f"{name} not kept"
+        access = prod.named(f"{name}-public-access")
+        for flag in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls"):
+            assert access[flag] is True, f"{name}: {flag}"
+        assert access["restrictPublicBuckets"] is True
+        versioning = prod.named(f"{name}-versioning")
+        assert versioning["versioningConfiguration"]["status"] == "Enabled"
+        lifecycle = prod.named(f"{name}-lifecycle")
+        assert lifecycle["rules"][0]["status"] == "Enabled"
+        policy = json.loads(prod.named(f"{name}-policy")["policy"])
+        deny = policy["Statement"][0]
+        assert deny["Effect"] == "Deny"
+        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+    dd214 = prod.named("vetroi-data-dd214-encryption")["rules"][0]
+    assert dd214["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
+    key = prod.one("aws:kms/key:Key")
+    assert key["enableKeyRotation"] is True
+    assert key.protect and key.retain_on_delete, "losing the key loses every upload"
+
+
+def test_buckets_adopted_by_name(prod: Deployment):
+    """A bucket name in the settings imports the old bucket instead of creating one."""
+    adopted = run_stack("prod", overrides={"vetroi:uploadBucketName": "vetroi-dd214-uploads"})
+
+    bucket = adopted.named("vetroi-data-dd214")
+    assert bucket.import_id == "vetroi-dd214-uploads"
+    assert bucket["bucket"] == "vetroi-dd214-uploads"
+    assert adopted.outputs["uploadBucket"] == "vetroi-dd214-uploads"
+    assert prod.named("vetroi-data-dd214").import_id is None
+
+
+def test_api_is_regional_with_every_route_and_preflight(prod: Deployment):
+    """REST API with a regional endpoint; each route and OPTIONS on each route's resource."""
+    api = prod.one("aws:apigateway/restApi:RestApi")
+    assert api["endpointConfiguration"]["types"] == "REGIONAL"
+
+    paths = {r.name: r["pathPart"] for r in prod.of_type("aws:apigateway/resource:Resource")}
+    assert sorted(paths.values()) == ["career", "health", "recommend", "uploads", "{socCode}"]
+    methods = {(m["httpMethod"], m.name) for m in prod.of_type("aws:apigateway/method:Method")}
+    for method, route in (("POST", "recommend"), ("GET", "career"), ("GET", "health")):
+        assert (method, f"vetroi-api-{route}-{method.lower()}") in methods
+        assert ("OPTIONS", f"vetroi-api-{route}-options") in methods
+
+
+def test_integrations_invoke_the_live_alias(prod: Deployment):
+    """Every integration is a Lambda proxy to a `live` alias, never to $LATEST."""
+    for integration in prod.of_type("aws:apigateway/integration:Integration"):
+        assert integration["type"] == "AWS_PROXY"
+        assert integration["integrationHttpMethod"] == "POST"
+        assert integration["uri"].endswith(":live/invocations"), integration.name
+    for permission in prod.of_type("aws:lambda/permission:Permission"):
+        assert permission["qualifier"] == "live", permission.name
+        assert permission["principal"] == "apigateway.amazonaws.com"
+
+
+def test_gateway_errors_carry_cors_headers(prod: Deployment):
+    """DEFAULT_4XX and DEFAULT_5XX answers carry the CORS headers a browser needs."""
+    responses = {r["responseType"]: r for r in prod.of_type("aws:apigateway/response:Response")}
+
+    assert set(responses) == {"DEFAULT_4XX", "DEFAULT_5XX"}
+    for response in responses.values():
+        headers = response["responseParameters"]
+        assert headers["gatewayresponse.header.Access-Control-Allow-Origin"]
+        assert "Content-Type" in headers["gatewayresponse.header.Access-Control-Allow-Headers"]
+        assert "OPTIONS" in headers["gatewayresponse.header.Access-Control-Allow-Methods"]
+
+
+def test_gateway_errors_name_the_single_origin():
+    """With one allowed origin the gateway answers with exactly that origin."""
+    single = run_stack("backup", overrides={"vetroi:corsOrigins": ["https://app.example.com"]})
+
+    header = "gatewayresponse.header.Access-Control-Allow-Origin"
+    for response in single.of_type("aws:apigateway/response:Response"):
+        assert response["responseParameters"][header] == "'https://app.example.com'"
+
+
+def test_stage_traces_logs_and_throttles(prod: Deployment):
+    """One stage: X-Ray on, JSON access logs to a retained log group, throttling from settings."""
+    stage = prod.one("aws:apigateway/stage:Stage")
+    assert stage["stageName"] == "prod"
+    assert stage["xrayTracingEnabled"] is True
+    log_format = json.loads(stage["accessLogSettings"]["format"])
+    assert log_format["requestId"] == "$context.requestId"
+
+    access_logs = prod.one("aws:cloudwatch/logGroup:LogGroup", "access-logs")
+    assert access_logs["retentionInDays"] == 30
+    settings = prod.one("aws:apigateway/methodSettings:MethodSettings")["settings"]
+    assert settings["throttlingRateLimit"] == 100
+    assert settings["throttlingBurstLimit"] == 200
+    assert settings["dataTraceEnabled"] is False
+    assert prod.one("aws:apigateway/account:Account")["cloudwatchRoleArn"]
+
+
+def test_invoke_url_and_stage_are_outputs(prod: Deployment, backup: Deployment):
+    """Operators and the other stack read the API from the stack outputs."""
+    assert prod.outputs["apiUrl"].startswith("https://")
+    assert ".us-east-2." in prod.outputs["apiUrl"]
+    assert ".us-west-2." in backup.outputs["apiUrl"]
+    assert prod.outputs["stageName"] == backup.outputs["stageName"] == "prod"
+    assert set(prod.outputs["functionNames"]) == {"recommend", "career", "health", "uploads"}
+
+
+def test_functions_are_self_contained_traced_and_aliased(prod: Deployment):
+    """No layers, X-Ray active, published, arm64 python3.12, alias live, logs retained."""
+    for function in prod.of_type("aws:lambda/function:Function"):
+        name = function.name
+        assert not function.get("layers"), f"{name} has layers"
+        assert function["tracingConfig"] == {"mode": "Active"}, name
+        assert function["publish"] is True, name
+        assert function["architectures"] == ["arm64"], name
+        assert function["runtime"] == "python3.12", name
+        assert function["sourceCodeHash"] == prod.outputs["packageHash"], name
+        assert function["handler"].startswith("vetroi_api.handlers."), name
+    for alias in prod.of_type("aws:lambda/alias:Alias"):
+        assert alias["name"] == "live"
+    for group in prod.of_type("aws:cloudwatch/logGroup:LogGroup"):
+        assert group["retentionInDays"] == 30, group.name
+
+
+def test_roles_are_least_privilege(prod: Deployment, backup: Deployment):
+    """Each function's role names exact actions; no wildcard action on a wildcard resource."""
+    for deployment in (prod, backup):
+        policies = deployment.of_type("aws:iam/rolePolicy:RolePolicy")
+        assert len(policies) == 4
+        for policy in policies:
+            for statement in json.loads(policy["policy"])["Statement"]:
+                actions = _as_list(statement["Action"])
+                resources = _as_list(statement["Resource"])
+                assert not any("*" in a for a in actions), f"{policy.name}: {actions}"
+                assert not ("*" in resources and any(a.endswith("*") for a in actions))
+
+    health = _statements(prod, "health")
+    assert {a for s in health for a in _as_list(s["Action"]) if a.startswith("dynamodb:")} == {
+        "dynamodb:GetItem"
+    }
+    uploads = _statements(prod, "uploads")
+    assert not any(a.startswith("dynamodb:") for s in uploads for a in _as_list(s["Action"]))
+    s3 = [s for s in uploads if "s3:PutObject" in _as_list(s["Action"])]
+    assert _as_list(s3[0]["Resource"]) == [
+        "arn:aws:s3:::vetroi-dd214-123456789012-us-east-2/uploads/*"
+    ]
+
+
+def test_backup_reads_its_own_table_replica(backup: Deployment):
+    """The backup region's functions use the replica in us-west-2, by the shared name."""
+    career = _statements(backup, "career")
+    tables = [r for s in career for r in _as_list(s["Resource"]) if ":dynamodb:" in r]
+    assert tables == ["arn:aws:dynamodb:us-west-2:123456789012:table/vetroi-data"]
+
+
+def test_environment_names_the_data_and_holds_no_secret():
+    """Functions learn where the data is; O*NET credentials arrive as a secret ARN only."""
+    deployment = run_stack(
+        "backup",
+        secrets={"vetroi:onetUsername": "vetroi-user", "vetroi:onetPassword": "hunter2"},
+    )
+
+    for function in deployment.of_type("aws:lambda/function:Function"):
+        variables = function["environment"]["variables"]
+        assert variables["VETROI_TABLE"] == "vetroi-data"
+        assert variables["VETROI_REGION_ROLE"] == "backup"
+        assert variables["VETROI_ONET_SECRET"].startswith("arn:aws:secretsmanager:us-west-2:")
+        assert "hunter2" not in json.dumps(variables)
+    assert deployment.one("aws:secretsmanager/secret:Secret").region == "us-west-2"
+    assert "hunter2" not in json.dumps(deployment.outputs)
+
+
+def test_without_onet_credentials_the_program_warns(prod: Deployment):
+    """No credentials: no secret resource, and the operator is told what that means."""
+    assert prod.of_type("aws:secretsmanager/secret:Secret") == []
+    assert any("onetUsername" in warning for warning in prod.warnings)
+
+
+def test_monolith_serves_every_route_with_one_function(monolith: Deployment):
+    """The monolith layout: one function and alias, every integration pointing at it."""
+    (function,) = monolith.of_type("aws:lambda/function:Function")
+    assert function["handler"] == "vetroi_api.handlers.lambda_handler"
+    uris = {i["uri"] for i in monolith.of_type("aws:apigateway/integration:Integration")}
+    assert len(uris) == 1
+    policy = json.loads(monolith.one("aws:iam/rolePolicy:RolePolicy")["policy"])
+    actions = {a for s in policy["Statement"] for a in _as_list(s["Action"])}
+    assert {"dynamodb:PutItem", "s3:PutObject"} <= actions
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _statements(deployment: Deployment, route: str) -> list[dict]:
+    policy = deployment.one("aws:iam/rolePolicy:RolePolicy", f"-{route}")
+    return json.loads(policy["policy"])["Statement"]
