@@ -235,8 +235,8 @@ class RegionalApi(pulumi.ComponentResource):
                 qualifier=target.alias.name,
                 principal="apigateway.amazonaws.com",
                 region=args.settings.region,
-                source_arn=self.rest_api.execution_arn.apply(
-                    lambda arn, p=route.path: f"{arn}/*/*{_arn_path(p)}"
+                source_arn=pulumi.Output.concat(
+                    self.rest_api.execution_arn, "/*/*", _arn_path(route.path)
                 ),
                 opts=child,
             )

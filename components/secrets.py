@@ -39,9 +39,9 @@ class OnetCredentials(pulumi.ComponentResource):
             f"{name}-value",
             secret_id=self.secret.id,
             region=args.region,
-            secret_string=pulumi.Output.secret(
-                pulumi.Output.json_dumps({"username": args.username, "password": args.password})
-            ),
+            secret_string=pulumi.Output.json_dumps(
+                {"username": args.username, "password": args.password}
+            ).apply(pulumi.Output.secret),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.arn = self.secret.arn
