@@ -38,6 +38,9 @@ class Resource:
     import_id: str | None = None
     parent: str | None = None
     component: bool = False
+    # What the mock provider returned: the inputs plus the computed id, arn and the like.
+    state: dict[str, Any] = field(default_factory=dict)
+    id: str | None = None
 
     def __getitem__(self, key: str) -> Any:
         return self.inputs[key]
@@ -89,8 +92,14 @@ class Mocks(pulumi.runtime.Mocks):
         inputs = dict(args.inputs)
         region = inputs.get("region") or self.region
         state = {**inputs, **_computed(args.typ, args.name, region, inputs)}
-        self.created[(args.typ, args.name)] = {"inputs": inputs, "custom": args.custom}
-        return state.get("id") or f"{args.name}-id", state
+        physical_id = state.get("id") or f"{args.name}-id"
+        self.created[(args.typ, args.name)] = {
+            "inputs": inputs,
+            "custom": args.custom,
+            "state": state,
+            "id": physical_id,
+        }
+        return physical_id, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
@@ -241,6 +250,8 @@ def run_stack(
                 inputs=inputs,
                 region=inputs.get("region") or region,
                 component=not created["custom"],
+                state=created["state"],
+                id=created["id"],
                 **options,
             )
         )
