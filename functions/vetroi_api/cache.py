@@ -1,0 +1,146 @@
+"""Reads through the DynamoDB cache, with a fallback for every failure.
+
+`lookup` answers from, in order: a fresh cache entry; O*NET (storing its answer); the cache
+entry even if it is no longer fresh; the bundled static data; else `DataUnavailable` (a 503).
+Each answer says which source it came from.
+
+Items: `pk = "onet#<path>"`, `sk = "v1"`, `body` (O*NET's JSON as a string, so DynamoDB's
+number type never alters it), `freshUntil` (epoch seconds) and the table's TTL attribute
+`expiresAt`. Freshness and deletion are separate on purpose: an entry stops being fresh after
+`VETROI_CACHE_TTL_SECONDS` but stays in the table, ready to answer while O*NET is down, until
+`expiresAt`, `STALE_KEEP_SECONDS` later, when DynamoDB's TTL removes it.
+
+A table that fails (throttled, unreachable) is a cache miss, never an error: the cache must not
+become what takes the API down.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from . import tracing
+from .onet import OnetNotFound, OnetUnavailable
+
+log = logging.getLogger(__name__)
+
+SORT_KEY = "v1"
+STALE_KEEP_SECONDS = 90 * 24 * 3600
+
+
+class Source(enum.StrEnum):
+    ONET = "onet"
+    CACHE = "cache"
+    STALE_CACHE = "stale-cache"
+    STATIC = "static"
+
+
+class DataUnavailable(Exception):
+    """Neither O*NET, the cache nor the static data can answer."""
+
+
+class NotFound(Exception):
+    """O*NET answered that the thing does not exist, and no fallback knows it either."""
+
+
+@dataclass
+class Lookup:
+    value: dict[str, Any]
+    source: Source
+
+
+@dataclass
+class Entry:
+    value: dict[str, Any]
+    fresh: bool
+
+
+class Cache:
+    def __init__(self, table_client: Callable[[], Any], table: str, ttl_seconds: int) -> None:
+        self.table_client = table_client
+        self.table = table
+        self.ttl_seconds = ttl_seconds
+
+    def get(self, path: str) -> Entry | None:
+        with tracing.subsegment("DynamoDB", "aws") as segment:
+            segment.aws("GetItem", table_name=self.table)
+            try:
+                item = (
+                    self.table_client()
+                    .get_item(TableName=self.table, Key=_key(path), ConsistentRead=False)
+                    .get("Item")
+                )
+            except (BotoCoreError, ClientError) as exc:
+                log.warning("cache read failed: %s", type(exc).__name__)
+                return None
+        if not item:
+            return None
+        try:
+            value = json.loads(item["body"]["S"])
+            fresh_until = int(item.get("freshUntil", {}).get("N", "0"))
+        except (KeyError, TypeError, ValueError):
+            log.warning("cache entry unreadable, ignored")
+            return None
+        if not isinstance(value, dict):
+            return None
+        return Entry(value, fresh=time.time() < fresh_until)
+
+    def put(self, path: str, value: dict[str, Any]) -> None:
+        now = int(time.time())
+        item = {
+            **_key(path),
+            "body": {"S": json.dumps(value, separators=(",", ":"))},
+            "storedAt": {"N": str(now)},
+            "freshUntil": {"N": str(now + self.ttl_seconds)},
+            "expiresAt": {"N": str(now + self.ttl_seconds + STALE_KEEP_SECONDS)},
+        }
+        with tracing.subsegment("DynamoDB", "aws") as segment:
+            segment.aws("PutItem", table_name=self.table)
+            try:
+                self.table_client().put_item(TableName=self.table, Item=item)
+            except (BotoCoreError, ClientError) as exc:
+                log.warning("cache write failed: %s", type(exc).__name__)
+
+
+def _key(path: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"onet#{path}"}, "sk": {"S": SORT_KEY}}
+
+
+def lookup(
+    cache: Cache,
+    path: str,
+    fetch: Callable[[], dict[str, Any]] | None,
+    static: Callable[[], dict[str, Any] | None],
+) -> Lookup:
+    """Answer for `path` from the best source that can; see the module docstring."""
+    entry = cache.get(path)
+    if entry is not None and entry.fresh:
+        return Lookup(entry.value, Source.CACHE)
+
+    not_found = False
+    if fetch is not None:
+        try:
+            value = fetch()
+        except OnetNotFound:
+            not_found = True
+        except OnetUnavailable as exc:
+            log.info("O*NET unavailable, falling back: %s", exc)
+        else:
+            cache.put(path, value)
+            return Lookup(value, Source.ONET)
+
+    if entry is not None and not not_found:
+        return Lookup(entry.value, Source.STALE_CACHE)
+    bundled = static()
+    if bundled is not None:
+        return Lookup(bundled, Source.STATIC)
+    if not_found:
+        raise NotFound(path)
+    raise DataUnavailable(path)

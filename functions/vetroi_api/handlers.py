@@ -1,0 +1,251 @@
+"""Lambda entry points: the monolith `lambda_handler` and one handler per route.
+
+Every entry point takes a REST API (1.0), HTTP API (2.0) or direct-invocation event, answers
+OPTIONS preflight for its route(s), answers a warm-up event (`{"warmup": true}` or an
+EventBridge scheduled event) with `{"warm": true}` after creating the clients its route needs,
+and wraps everything in a last-resort handler: an exception nobody caught still becomes a JSON
+500 with CORS headers, and is logged with its traceback (the answer never carries one).
+
+Each request writes one JSON log line: correlation id, route, status, latency, data source.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import routes
+from .config import Config, ConfigError
+from .http import (
+    ApiError,
+    Request,
+    Response,
+    cors_headers,
+    parse_event,
+    path_segments,
+    preflight,
+)
+from .logs import logger, set_correlation_id
+
+# A request must finish before the function times out, so O*NET calls stop this much earlier.
+DEADLINE_MARGIN_SECONDS = 1.0
+DEFAULT_BUDGET_SECONDS = 8.0
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    method: str
+    template: str
+    run: Callable[[routes.Context], Response]
+
+    @property
+    def allowed(self) -> str:
+        return f"{self.method},OPTIONS"
+
+
+ROUTES = {
+    "recommend": Route("recommend", "POST", "/recommend", routes.recommend),
+    "career": Route("career", "GET", "/career/{socCode}", routes.career),
+    "health": Route("health", "GET", "/health", routes.health),
+    "uploads": Route("uploads", "POST", "/uploads", routes.uploads),
+}
+ALL_METHODS = "GET,POST,OPTIONS"
+
+_app: routes.App | None = None
+_cold = True
+
+
+def app() -> routes.App:
+    global _app
+    if _app is None:
+        _app = routes.App(Config.from_env())
+    return _app
+
+
+def reset() -> None:
+    """Forget the container's state: settings, clients, breaker, caches (used by tests)."""
+    global _app, _cold
+    from . import aws
+
+    _app, _cold = None, True
+    aws.reset()
+    try:
+        from . import onet
+
+        onet.invalidate_credentials()
+    except ImportError:  # pragma: no cover - onet ships in the same package
+        pass
+
+
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    """The monolith: serves every route."""
+    return _handle(event, context, None)
+
+
+def recommend_handler(event: Any, context: Any) -> dict[str, Any]:
+    return _handle(event, context, ROUTES["recommend"])
+
+
+def career_handler(event: Any, context: Any) -> dict[str, Any]:
+    return _handle(event, context, ROUTES["career"])
+
+
+def health_handler(event: Any, context: Any) -> dict[str, Any]:
+    return _handle(event, context, ROUTES["health"])
+
+
+def uploads_handler(event: Any, context: Any) -> dict[str, Any]:
+    return _handle(event, context, ROUTES["uploads"])
+
+
+def is_warmup(event: Any) -> bool:
+    return isinstance(event, dict) and (
+        event.get("warmup") is True
+        or event.get("source") == "aws.events"
+        or event.get("detail-type") == "Scheduled Event"
+    )
+
+
+def _handle(event: Any, context: Any, only: Route | None) -> dict[str, Any]:
+    global _cold
+    started = time.perf_counter()
+    cold, _cold = _cold, False
+
+    if is_warmup(event):
+        return _warm(only, cold)
+
+    origin: str | None = None
+    route: Route | None = only
+    request_id = str(getattr(context, "aws_request_id", "") or "")
+    try:
+        request = parse_event(_direct(event, only), context)
+        request_id = request.request_id or request_id
+        set_correlation_id(request_id)
+        origin = request.origin
+        route = only or _route_for(request)
+        response = _serve(request, route, context)
+    except ApiError as error:
+        response = Response(error.status, error.body(), dict(error.headers))
+    except ConfigError as error:
+        logger.error("bad settings: %s", error)
+        response = _internal_error("configuration_error")
+    except Exception:
+        logger.exception("unhandled error", extra={"fields": {"route": _name(route)}})
+        response = _internal_error("internal_error")
+
+    return _finish(response, route, origin, request_id, started, cold)
+
+
+def _serve(request: Request, route: Route | None, context: Any) -> Response:
+    config = app().config
+    methods = route.allowed if route else ALL_METHODS
+    if request.method == "OPTIONS":
+        return preflight(config, request.origin, methods)
+    if route is None:
+        raise ApiError(404, "not_found", "No such route.")
+    if request.method != route.method:
+        raise ApiError(
+            405,
+            "method_not_allowed",
+            f"{route.template} answers {route.method} only.",
+            headers={"Allow": route.allowed},
+        )
+    ctx = routes.Context(app(), request, _deadline(context))
+    return route.run(ctx)
+
+
+def _finish(
+    response: Response,
+    route: Route | None,
+    origin: str | None,
+    request_id: str,
+    started: float,
+    cold: bool,
+) -> dict[str, Any]:
+    try:
+        config = app().config
+    except ConfigError:
+        config = Config.from_env({})
+    methods = route.allowed if route else ALL_METHODS
+    for name, value in cors_headers(config, origin, methods).items():
+        response.headers.setdefault(name, value)
+    if request_id:
+        response.headers["X-Request-Id"] = request_id
+    fields: dict[str, Any] = {
+        "route": _name(route),
+        "status": response.status,
+        "latencyMs": round((time.perf_counter() - started) * 1000, 1),
+        "source": response.headers.get("X-Data-Source"),
+        "coldStart": cold,
+    }
+    if isinstance(response.body, dict) and isinstance(response.body.get("error"), dict):
+        fields["errorCode"] = response.body["error"].get("code")
+    logger.info("request", extra={"fields": fields})
+    return response.to_api_gateway()
+
+
+def _warm(only: Route | None, cold: bool) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        app().warm(only.name if only else None)
+    except Exception:
+        # A warm-up must never fail: the next real request will report the problem itself.
+        logger.exception("warm-up could not prepare every client")
+    logger.info(
+        "warm-up",
+        extra={
+            "fields": {
+                "route": _name(only),
+                "coldStart": cold,
+                "latencyMs": round((time.perf_counter() - started) * 1000, 1),
+            }
+        },
+    )
+    return {"warm": True}
+
+
+def _direct(event: Any, only: Route | None) -> Any:
+    """A direct invocation of a per-route function may send just the body of its route."""
+    if (
+        only is not None
+        and isinstance(event, dict)
+        and not any(k in event for k in ("httpMethod", "requestContext", "method", "path"))
+    ):
+        return {"httpMethod": only.method, "path": only.template, "body": event}
+    return event
+
+
+def _route_for(request: Request) -> Route | None:
+    segments = path_segments(request.path)
+    if not segments:
+        return None
+    if segments[-1] in ("recommend", "health", "uploads"):
+        return ROUTES[segments[-1]]
+    if len(segments) >= 2 and segments[-2] == "career":
+        return ROUTES["career"]
+    if "socCode" in request.path_params:
+        return ROUTES["career"]
+    return None
+
+
+def _deadline(context: Any) -> float:
+    remaining = DEFAULT_BUDGET_SECONDS
+    get_remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(get_remaining):
+        try:
+            remaining = float(get_remaining()) / 1000 - DEADLINE_MARGIN_SECONDS
+        except (TypeError, ValueError):
+            pass
+    return time.monotonic() + max(0.0, remaining)
+
+
+def _internal_error(code: str) -> Response:
+    error = ApiError(500, code, "Something went wrong on our side; please try again.")
+    return Response(500, error.body())
+
+
+def _name(route: Route | None) -> str:
+    return f"{route.method} {route.template}" if route else "unknown"

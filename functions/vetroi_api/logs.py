@@ -1,0 +1,59 @@
+"""Structured logs: one JSON object per line, fields as keys, never formatted into the message.
+
+`logger` is the one module-level logger of the functions. Business keys go in
+`extra={"fields": {...}}`; the request id rides along as `correlationId` on every line. No
+request body, header, address or upload key is ever logged: a DD-214 is personal, and so is
+anything a veteran types.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+_correlation_id = ""
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "correlationId": _correlation_id,
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            line.update(fields)
+        if record.exc_info and record.exc_info[0] is not None:
+            line["exception"] = record.exc_info[0].__name__
+            line["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, separators=(",", ":"))
+
+
+def _build() -> logging.Logger:
+    # Named after the package so that the modules' own `logging.getLogger(__name__)` loggers
+    # write through the same handler and format.
+    log = logging.getLogger("vetroi_api")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(JsonFormatter())
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    # The Lambda runtime puts its own handler on the root logger; without this every line
+    # would be written twice, once in a format nobody parses.
+    log.propagate = False
+    return log
+
+
+logger = _build()
+
+
+def set_correlation_id(value: str) -> None:
+    global _correlation_id
+    _correlation_id = value
