@@ -86,19 +86,25 @@ class RegionalApi(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self._gateway_responses(name, args)
+        responses = self._gateway_responses(name, args)
         methods = self._routes(name, args)
 
-        # A new deployment whenever the routes or their targets change; otherwise none.
+        # API Gateway serves a snapshot: routes and gateway responses take effect only in a new
+        # deployment. One is made whenever either changes, and none otherwise.
         fingerprint = hashlib.sha256(
-            json.dumps([(r.method, r.path, self._target_name(r)) for r in ROUTES]).encode()
+            json.dumps(
+                {
+                    "routes": [(r.method, r.path, self._target_name(r)) for r in ROUTES],
+                    "responses": self._gateway_headers(args),
+                }
+            ).encode()
         ).hexdigest()
         deployment = aws.apigateway.Deployment(
             f"{name}-deployment",
             rest_api=self.rest_api.id,
             region=args.settings.region,
-            triggers={"routes": fingerprint},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=methods),
+            triggers={"configuration": fingerprint},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=methods + responses),
         )
         self.stage = self._stage(name, args, deployment)
 
@@ -141,7 +147,25 @@ class RegionalApi(pulumi.ComponentResource):
     def _target(self, route: Route) -> ApiFunction:
         return self.functions[self._target_name(route)]
 
-    def _gateway_responses(self, name: str, args: RegionalApiArgs) -> None:
+    def _gateway_responses(self, name: str, args: RegionalApiArgs) -> list[pulumi.Resource]:
+        body = json.dumps(
+            {"error": {"code": "GATEWAY_ERROR", "message": "$context.error.messageString"}}
+        )
+        return [
+            aws.apigateway.Response(
+                f"{name}-{response_type.lower().replace('_', '-')}",
+                rest_api_id=self.rest_api.id,
+                region=args.settings.region,
+                response_type=response_type,
+                response_parameters=self._gateway_headers(args),
+                response_templates={"application/json": body},
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for response_type in ("DEFAULT_4XX", "DEFAULT_5XX")
+        ]
+
+    @staticmethod
+    def _gateway_headers(args: RegionalApiArgs) -> dict[str, str]:
         """CORS headers on API Gateway's own 4xx and 5xx answers.
 
         A gateway response can only carry a fixed value or a request header, not a choice among
@@ -155,25 +179,12 @@ class RegionalApi(pulumi.ComponentResource):
             origin = f"'{args.settings.cors_origins[0]}'"
         else:
             origin = "method.request.header.Origin"
-        headers = {
+        return {
             "gatewayresponse.header.Access-Control-Allow-Origin": origin,
             "gatewayresponse.header.Access-Control-Allow-Headers": f"'{CORS_HEADERS}'",
             "gatewayresponse.header.Access-Control-Allow-Methods": "'GET,POST,OPTIONS'",
             "gatewayresponse.header.Vary": "'Origin'",
         }
-        body = json.dumps(
-            {"error": {"code": "GATEWAY_ERROR", "message": "$context.error.messageString"}}
-        )
-        for response_type in ("DEFAULT_4XX", "DEFAULT_5XX"):
-            aws.apigateway.Response(
-                f"{name}-{response_type.lower().replace('_', '-')}",
-                rest_api_id=self.rest_api.id,
-                region=args.settings.region,
-                response_type=response_type,
-                response_parameters=headers,
-                response_templates={"application/json": body},
-                opts=pulumi.ResourceOptions(parent=self),
-            )
 
     def _routes(self, name: str, args: RegionalApiArgs) -> list[pulumi.Resource]:
         """Resources, methods and proxy integrations for every route and its preflight."""
