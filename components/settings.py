@@ -248,9 +248,29 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         onet_password=config.get_secret("onetPassword"),
         alert_https_endpoints=reader.secret_urls("alertHttpsEndpoints"),
     )
+    _check_edge(settings, reader)
     if reader.problems:
         raise SettingsError(stack, reader.problems)
     return settings
+
+
+def _check_edge(settings: Settings, reader: _Reader) -> None:
+    """Edge and failover settings that are only wrong in combination."""
+    if settings.force_failover and not settings.is_primary:
+        reader.problem(
+            "forceFailover", True, "false on the backup stack (set it on the prod stack)"
+        )
+    elif settings.force_failover and not settings.domain and not settings.backup_stack:
+        reader.problem(
+            "forceFailover", True, "false without a domain, unless backupStack names the backup"
+        )
+    # A malformed list is reported already; an empty one leaves the edge with no CORS policy.
+    malformed = any(p.key == "corsOrigins" for p in reader.problems)
+    no_origin = not settings.cors_origins and not settings.allow_any_origin
+    if settings.is_primary and no_origin and not malformed:
+        reader.problem(
+            "corsOrigins", [], "at least one origin for the edge's CORS policy, or allowAnyOrigin"
+        )
 
 
 def _configured_keys() -> set[str]:
