@@ -1,0 +1,1 @@
+"""Policy as code: the platform's rules, checked by `pulumi preview` and offline by `make plan`."""
