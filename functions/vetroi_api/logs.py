@@ -36,12 +36,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, separators=(",", ":"))
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stdout` is at the time, which test runners swap."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout
+        super().emit(record)
+
+
 def _build() -> logging.Logger:
     # Named after the package so that the modules' own `logging.getLogger(__name__)` loggers
     # write through the same handler and format.
     log = logging.getLogger("vetroi_api")
     if not log.handlers:
-        handler = logging.StreamHandler(sys.stdout)
+        handler = _StdoutHandler(sys.stdout)
         handler.setFormatter(JsonFormatter())
         log.addHandler(handler)
     log.setLevel(logging.INFO)

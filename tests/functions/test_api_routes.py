@@ -1,0 +1,323 @@
+"""Every route in both event formats: status, body shape and CORS headers."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+from conftest import ORIGIN, OTHER_ORIGIN, call, make_event
+
+from vetroi_api import handlers
+
+KINDS = ["v1", "v2"]
+
+
+def assert_cors(response: Any, origin: str = ORIGIN) -> None:
+    assert response.headers["Access-Control-Allow-Origin"] == origin, response.headers
+    assert response.headers["Vary"] == "Origin"
+    assert "OPTIONS" in response.headers["Access-Control-Allow-Methods"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_career_static_without_onet(aws: Any, kind: str) -> None:
+    """No O*NET credentials: the bundled data answers 11-1011.00, marked static."""
+    event = make_event(kind, "GET", "/career/11-1011.00", path_params={"socCode": "11-1011.00"})
+    response = call(handlers.career_handler, event)
+
+    assert response.status == 200, response
+    assert response.body["socCode"] == "11-1011.00"
+    assert response.body["title"] == "Chief Executives"
+    assert response.body["source"] == "static"
+    assert response.headers["X-Data-Source"] == "static"
+    assert "stale-if-error=" in response.headers["Cache-Control"]
+    assert "max-age=" in response.headers["Cache-Control"]
+    assert_cors(response)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_career_monolith_routes_by_path(aws: Any, kind: str) -> None:
+    """The monolith finds the route and the code from the path alone, even under a stage."""
+    event = make_event(kind, "GET", "/prod/career/29-2042.00")
+    response = call(handlers.lambda_handler, event)
+
+    assert response.status == 200, response
+    assert response.body["title"] == "Emergency Medical Technicians"
+    assert_cors(response)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("code", ["11-1011", "1-1011.00", "abc", "11-1011.00x", "%00"])
+def test_career_bad_code(aws: Any, kind: str, code: str) -> None:
+    """A malformed O*NET-SOC code is a 400 naming the field."""
+    event = make_event(kind, "GET", f"/career/{code}", path_params={"socCode": code})
+    response = call(handlers.career_handler, event)
+
+    assert response.status == 400, response
+    assert response.body["error"]["code"] == "invalid_request"
+    assert "socCode" in response.body["error"]["fields"]
+    assert_cors(response)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_career_unknown_code_no_data(aws: Any, kind: str) -> None:
+    """A well-formed code nobody can answer for is a 503 with Retry-After, never a 500."""
+    event = make_event(kind, "GET", "/career/99-9999.99", path_params={"socCode": "99-9999.99"})
+    response = call(handlers.career_handler, event)
+
+    assert response.status == 503, response
+    assert response.body["error"]["code"] == "data_unavailable"
+    assert response.headers["Retry-After"]
+    assert_cors(response)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_recommend_static(aws: Any, kind: str) -> None:
+    """Army 68W without O*NET: careers from the static crosswalk, ranked, with details."""
+    body = {"branch": "army", "code": "68w", "educationLevel": "high_school", "state": "tx"}
+    response = call(handlers.recommend_handler, make_event(kind, "POST", "/recommend", body=body))
+
+    assert response.status == 200, response
+    assert response.body["branch"] == "army"
+    assert response.body["code"] == "68W"
+    assert response.body["state"] == "TX"
+    assert response.body["militaryTitle"] == "Combat Medic Specialist"
+    assert response.body["source"] == "static"
+    careers = response.body["careers"]
+    assert [c["rank"] for c in careers] == list(range(1, len(careers) + 1))
+    assert {c["socCode"] for c in careers} >= {"29-2042.00", "29-1141.00"}
+    assert all(c["title"] and c["description"] for c in careers)
+    assert_cors(response)
+
+
+def test_recommend_education_moves_harder_careers_down(aws: Any) -> None:
+    """With a high-school education, careers needing more preparation rank last."""
+    body = {"branch": "air_force", "code": "10C0", "educationLevel": "high_school"}
+    response = call(handlers.lambda_handler, make_event("v2", "POST", "/recommend", body=body))
+
+    fits = [c["educationFit"] for c in response.body["careers"]]
+    assert fits == sorted(fits, key=lambda fit: fit == "needs_more"), fits
+    assert "needs_more" in fits
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_recommend_names_every_bad_field(aws: Any, kind: str) -> None:
+    """Every bad field is named in one 400."""
+    body = {"branch": "army", "code": "3D0X2", "educationLevel": "phd", "state": "ZZ", "limit": 0}
+    response = call(handlers.recommend_handler, make_event(kind, "POST", "/recommend", body=body))
+
+    assert response.status == 400, response
+    assert set(response.body["error"]["fields"]) == {"code", "educationLevel", "state", "limit"}
+    assert "11B" in response.body["error"]["fields"]["code"]
+    assert_cors(response)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"branch": "army"}, {"code": "11B"}, {"branch": "pirates", "code": "11B"}],
+)
+def test_recommend_missing_fields(aws: Any, body: dict[str, Any]) -> None:
+    """Missing or unknown branch and code are named."""
+    response = call(handlers.recommend_handler, make_event("v1", "POST", "/recommend", body=body))
+
+    assert response.status == 400, response
+    assert set(response.body["error"]["fields"]) & {"branch", "code"}
+
+
+@pytest.mark.parametrize("raw", ["", "not json", "[1, 2]", '"text"', "{"])
+def test_recommend_bad_json(aws: Any, raw: str) -> None:
+    """A body that is not a JSON object is a 400 invalid_body."""
+    response = call(handlers.recommend_handler, make_event("v2", "POST", "/recommend", body=raw))
+
+    assert response.status == 400, response
+    assert response.body["error"]["code"] == "invalid_body"
+    assert_cors(response)
+
+
+def test_recommend_unknown_code(aws: Any) -> None:
+    """A well-formed code the static crosswalk does not know, with no O*NET, is a 503."""
+    body = {"branch": "navy", "code": "QQ"}
+    response = call(handlers.recommend_handler, make_event("v1", "POST", "/recommend", body=body))
+
+    assert response.status == 503, response
+    assert response.body["error"]["code"] == "data_unavailable"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_recommend_base64_body(aws: Any, kind: str) -> None:
+    """A base64-flagged body is decoded before it is parsed."""
+    event = make_event(kind, "POST", "/recommend")
+    event["body"] = base64.b64encode(b'{"branch": "navy", "code": "HM"}').decode()
+    event["isBase64Encoded"] = True
+    response = call(handlers.recommend_handler, event)
+
+    assert response.status == 200, response
+    assert response.body["militaryTitle"] == "Hospital Corpsman"
+
+
+def test_recommend_bad_base64(aws: Any) -> None:
+    """A body flagged base64 that is not is a 400, not a crash."""
+    event = make_event("v2", "POST", "/recommend", body="%%%not base64%%%")
+    event["isBase64Encoded"] = True
+    response = call(handlers.recommend_handler, event)
+
+    assert response.status == 400, response
+    assert response.body["error"]["code"] == "invalid_body"
+
+
+def test_recommend_direct_invocation(aws: Any) -> None:
+    """`aws lambda invoke` with just the body reaches the route of a per-route function."""
+    response = call(handlers.recommend_handler, {"branch": "marine_corps", "code": "0311"})
+
+    assert response.status == 200, response
+    assert response.body["militaryTitle"] == "Rifleman"
+
+
+def test_direct_invocation_with_method_and_path(aws: Any) -> None:
+    """A direct invocation naming method and path reaches the monolith's route."""
+    event = {"method": "GET", "path": "/career/11-1011.00", "headers": {"origin": ORIGIN}}
+    response = call(handlers.lambda_handler, event)
+
+    assert response.status == 200, response
+    assert_cors(response)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    "handler,path,methods",
+    [
+        (handlers.recommend_handler, "/recommend", "POST,OPTIONS"),
+        (handlers.career_handler, "/career/11-1011.00", "GET,OPTIONS"),
+        (handlers.health_handler, "/health", "GET,OPTIONS"),
+        (handlers.uploads_handler, "/uploads", "POST,OPTIONS"),
+        (handlers.lambda_handler, "/uploads", "POST,OPTIONS"),
+    ],
+)
+def test_preflight(aws: Any, kind: str, handler: Any, path: str, methods: str) -> None:
+    """OPTIONS answers 204 with the route's methods, the allowed headers and a max age."""
+    event = make_event(
+        kind,
+        "OPTIONS",
+        path,
+        origin=OTHER_ORIGIN,
+        headers={"Access-Control-Request-Method": "POST"},
+    )
+    response = call(handler, event)
+
+    assert response.status == 204, response
+    assert response.text == ""
+    assert response.headers["Access-Control-Allow-Methods"] == methods
+    assert "Content-Type" in response.headers["Access-Control-Allow-Headers"]
+    assert int(response.headers["Access-Control-Max-Age"]) > 0
+    assert_cors(response, OTHER_ORIGIN)
+
+
+def test_cors_origin_header_any_case(aws: Any) -> None:
+    """The Origin header is found whatever its case, and echoed back."""
+    event = make_event("v1", "GET", "/health", origin=None, headers={"oRiGiN": OTHER_ORIGIN})
+    response = call(handlers.health_handler, event)
+
+    assert_cors(response, OTHER_ORIGIN)
+
+
+def test_cors_foreign_origin_not_echoed(aws: Any) -> None:
+    """An origin not in the settings is never echoed back."""
+    event = make_event("v2", "GET", "/health", origin="https://evil.example")
+    response = call(handlers.health_handler, event)
+
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+
+
+def test_cors_any_origin_when_allowed(aws: Any, env: Any) -> None:
+    """`*` is sent only when the settings say any origin."""
+    env(VETROI_CORS_ORIGINS="*")
+    event = make_event("v2", "GET", "/health", origin="https://anything.example")
+    response = call(handlers.health_handler, event)
+
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Vary" not in response.headers
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_wrong_method(aws: Any, kind: str) -> None:
+    """A method the route does not answer is a 405 with Allow and CORS headers."""
+    response = call(handlers.career_handler, make_event(kind, "DELETE", "/career/11-1011.00"))
+
+    assert response.status == 405, response
+    assert response.headers["Allow"] == "GET,OPTIONS"
+    assert response.body["error"]["code"] == "method_not_allowed"
+    assert_cors(response)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_unknown_route(aws: Any, kind: str) -> None:
+    """The monolith answers an unknown path with a 404 JSON error and CORS headers."""
+    response = call(handlers.lambda_handler, make_event(kind, "GET", "/my/path"))
+
+    assert response.status == 404, response
+    assert response.body == {"error": {"code": "not_found", "message": "No such route."}}
+    assert_cors(response)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_uncaught_exception(aws: Any, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug becomes a JSON 500 with CORS headers and no trace in the answer."""
+
+    def broken(ctx: Any) -> Any:
+        raise RuntimeError("secret internals /var/task/vetroi_api/routes.py")
+
+    route = handlers.ROUTES["career"]
+    monkeypatch.setitem(
+        handlers.ROUTES, "career", handlers.Route("career", "GET", route.template, broken)
+    )
+    response = call(handlers.career_handler, make_event(kind, "GET", "/career/11-1011.00"))
+
+    assert response.status == 500, response
+    assert response.body["error"]["code"] == "internal_error"
+    assert "internals" not in response.text and "Traceback" not in response.text
+    assert_cors(response)
+
+
+def test_bad_settings_still_answer_with_cors(aws: Any, env: Any) -> None:
+    """A broken environment variable gives a JSON 500 with CORS, not a crash."""
+    env(VETROI_ONET_READ_TIMEOUT="soon")
+    response = call(handlers.career_handler, make_event("v1", "GET", "/career/11-1011.00"))
+
+    assert response.status == 500, response
+    assert response.body["error"]["code"] == "configuration_error"
+    assert "Access-Control-Allow-Methods" in response.headers
+
+
+@pytest.mark.parametrize(
+    "event",
+    [{"warmup": True}, {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}],
+)
+def test_warmup(aws: Any, event: dict[str, Any]) -> None:
+    """A warm-up answers at once and leaves the route's clients created."""
+    from vetroi_api import aws as clients
+
+    assert handlers.career_handler(event, None) == {"warm": True}
+    assert "dynamodb:default" in clients._clients
+    assert handlers.uploads_handler(event, None) == {"warm": True}
+    assert "s3:default" in clients._clients
+
+
+def test_one_log_line_per_request(aws: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """One JSON line per request: correlation id, route, status, latency, source; no body."""
+    body = {"branch": "army", "code": "11B", "state": "TX"}
+    event = make_event("v1", "POST", "/recommend", body=body)
+    event["requestContext"]["requestId"] = "corr-42"
+    call(handlers.recommend_handler, event)
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    requests = [line for line in lines if line["message"] == "request"]
+    assert len(requests) == 1, lines
+    line = requests[0]
+    assert line["correlationId"] == "corr-42"
+    assert line["route"] == "POST /recommend"
+    assert line["status"] == 200
+    assert line["source"] == "static"
+    assert isinstance(line["latencyMs"], float)
+    text = json.dumps(lines)
+    assert "11B" not in text and "TX" not in text and "192.168" not in text
