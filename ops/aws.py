@@ -41,7 +41,11 @@ class Aws:
         self._clients: dict[tuple[str, str], Any] = {}
 
     def require_credentials(self) -> None:
-        if self.session.get_credentials() is None:
+        try:
+            credentials = self.session.get_credentials()
+        except (BotoCoreError, ValueError) as error:
+            raise OpsError(f"cannot load AWS credentials: {error}") from error
+        if credentials is None:
             raise OpsError(
                 "no AWS credentials found: set AWS_PROFILE (or pass --profile), or "
                 "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, then run the command again."

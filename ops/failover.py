@@ -82,6 +82,8 @@ def run(
             HealthCheckId=health_check_id,
             HealthCheckVersion=current["HealthCheckVersion"],
             HealthThreshold=wanted,
+            # Sent unchanged: it keeps the call a pure threshold change whatever the defaults.
+            ChildHealthChecks=current["HealthCheckConfig"]["ChildHealthChecks"],
         )
     except Exception as error:
         raise OpsError(
