@@ -14,8 +14,8 @@ from ops.stacks import StackOutputs
 
 
 def endpoints_of(outputs: StackOutputs, stack: str) -> list[str]:
-    """The public URL (when the stack exports one) and the stack's own API URL."""
-    urls = [outputs.optional(stack, "publicUrl"), outputs.value(stack, "apiUrl", "a URL argument")]
+    """The edge's URL (when the stack exports one) and the stack's own API URL."""
+    urls = [outputs.optional(stack, "edgeUrl"), outputs.value(stack, "apiUrl", "a URL argument")]
     return [url for url in urls if url]
 
 

@@ -1,0 +1,133 @@
+"""What a stack declares for its operators, from its settings: alarms, dashboard, synthetic check,
+warm-up schedule and, in the prod stack, the table's backup plan.
+
+Each stack alarms on its own Route53 health checks, in us-east-1 where their metrics live, so the
+backup stack stays deployable and watched without the prod stack; the prod stack adds CloudFront.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+
+from components.backup import TableBackup, TableBackupArgs
+from components.monitoring import (
+    Alerting,
+    GlobalMonitoring,
+    GlobalMonitoringArgs,
+    RegionalMonitoring,
+    RegionalMonitoringArgs,
+)
+from components.packaging import Package
+from components.settings import Settings
+from components.synthetics import SyntheticCheck, SyntheticCheckArgs
+from components.warmup import Warmup, WarmupArgs
+
+# Every five minutes: two failed runs in a row page someone within about ten minutes.
+SYNTHETIC_INTERVAL_MINUTES = 5
+
+
+@dataclass
+class Operations:
+    monitoring: RegionalMonitoring
+    global_monitoring: GlobalMonitoring | None
+    synthetic: SyntheticCheck
+    warmup: Warmup
+    backup: TableBackup | None
+
+
+def operations(
+    settings: Settings,
+    *,
+    api_name: pulumi.Input[str],
+    stage_name: pulumi.Input[str],
+    invoke_url: pulumi.Input[str],
+    function_names: Mapping[str, pulumi.Input[str]],
+    alias_arns: Mapping[str, pulumi.Input[str]],
+    package: Package,
+    table_arn: pulumi.Input[str] | None = None,
+    public_url: pulumi.Input[str] | None = None,
+    health_check_ids: Mapping[str, pulumi.Input[str]] | None = None,
+    distribution_id: pulumi.Input[str] | None = None,
+) -> Operations:
+    """Declare this stack's operations resources; `table_arn` only in the stack owning the table."""
+    name = f"vetroi-{settings.stack}"
+    alerting = Alerting(
+        emails=settings.alert_emails, https_endpoints=settings.alert_https_endpoints
+    )
+    targets: dict[str, pulumi.Input[str]] = {"regional": invoke_url}
+    if public_url is not None:
+        targets = {"public": public_url, **targets}
+
+    synthetic = SyntheticCheck(
+        f"{name}-synthetic",
+        SyntheticCheckArgs(
+            region=settings.region,
+            code=pulumi.FileArchive(str(package.path)),
+            code_sha256=package.sha256_b64,
+            runtime=settings.runtime,
+            architecture=settings.architecture,
+            targets=targets,
+            origin=_probe_origin(settings),
+            log_retention_days=settings.log_retention_days,
+            interval_minutes=SYNTHETIC_INTERVAL_MINUTES,
+        ),
+    )
+    monitoring = RegionalMonitoring(
+        name,
+        RegionalMonitoringArgs(
+            region=settings.region,
+            other_region=settings.other_region,
+            api_name=api_name,
+            stage_name=stage_name,
+            function_names=function_names,
+            function_timeout_seconds=settings.function_timeout_seconds,
+            table_name=settings.table_name,
+            alerting=alerting,
+            api_4xx_threshold=settings.api_4xx_alarm_threshold,
+            synthetic_endpoints=tuple(targets),
+            synthetic_interval_minutes=SYNTHETIC_INTERVAL_MINUTES,
+            health_check_ids=dict(health_check_ids or {}),
+            distribution_id=distribution_id,
+        ),
+    )
+
+    global_monitoring = None
+    if health_check_ids or distribution_id is not None:
+        global_monitoring = GlobalMonitoring(
+            f"{name}-global",
+            GlobalMonitoringArgs(
+                health_check_ids=dict(health_check_ids or {}),
+                alerting=alerting,
+                distribution_id=distribution_id,
+            ),
+        )
+
+    warmup = Warmup(
+        f"{name}-warmup",
+        WarmupArgs(
+            region=settings.region,
+            function_names=function_names,
+            alias_arns=alias_arns,
+            interval_minutes=settings.warmup_interval_minutes,
+        ),
+    )
+
+    backup = None
+    if table_arn is not None:
+        backup = TableBackup(
+            f"{name}-backup",
+            TableBackupArgs(
+                region=settings.region, copy_region=settings.other_region, table_arn=table_arn
+            ),
+        )
+    return Operations(monitoring, global_monitoring, synthetic, warmup, backup)
+
+
+def _probe_origin(settings: Settings) -> str:
+    # The CORS checks need an origin the API allows; with `*` any origin does.
+    if settings.cors_origins:
+        return settings.cors_origins[0]
+    return "https://probe.vetroi.invalid"
