@@ -132,18 +132,20 @@ def build_package(
     cache.mkdir(parents=True, exist_ok=True)
     key = cache_key(source, requirements_file, platform, version)
 
-    hit = _cached(cache, key)
-    if hit is not None:
-        return hit
-    with _locked(cache / f"{key}.lock"):
-        # Another process may have finished the same build while this one waited.
-        hit = _cached(cache, key)
-        if hit is not None:
-            return hit
-        return _build(
-            name, source, requirements_file, platform, version, cache, key,
-            max_zip_bytes, max_unpacked_bytes,
-        )  # fmt: skip
+    package = _cached(cache, key)
+    if package is None:
+        with _locked(cache / f"{key}.lock"):
+            # Another process may have finished the same build while this one waited.
+            package = _cached(cache, key) or _build(
+                name, source, requirements_file, platform, version, cache, key,
+                max_unpacked_bytes,
+            )  # fmt: skip
+    # Checked on every call, so a cached package is held to the limits of this call too.
+    if package.unpacked_size > max_unpacked_bytes:
+        raise PackageTooLargeError(name, "unzipped", package.unpacked_size, max_unpacked_bytes)
+    if package.size > max_zip_bytes:
+        raise PackageTooLargeError(name, "zipped", package.size, max_zip_bytes)
+    return package
 
 
 def cache_key(source: Path, requirements: Path, platform: str, python_version: str) -> str:
@@ -235,12 +237,13 @@ def _build(
     python_version: str,
     cache: Path,
     key: str,
-    max_zip_bytes: int,
     max_unpacked_bytes: int,
 ) -> Package:
     with tempfile.TemporaryDirectory(prefix=f"{key}-", dir=cache) as work:
         staging = Path(work, "staging")
-        _pip_install(name, requirements, staging, platform, python_version)
+        staging.mkdir()
+        if _has_requirements(requirements):
+            _pip_install(name, requirements, staging, platform, python_version)
         _strip_install_debris(staging)
         _copy_sources(name, source, staging)
 
@@ -251,13 +254,12 @@ def _build(
         )
         unpacked = sum(path.stat().st_size for _, path in files)
         if unpacked > max_unpacked_bytes:
+            # Stop before spending time on a zip that cannot be deployed.
             raise PackageTooLargeError(name, "unzipped", unpacked, max_unpacked_bytes)
 
         partial = Path(work, "package.zip")
         _write_zip(partial, files)
         size = partial.stat().st_size
-        if size > max_zip_bytes:
-            raise PackageTooLargeError(name, "zipped", size, max_zip_bytes)
 
         package = Package(
             path=cache / f"{key}.zip",
@@ -274,6 +276,12 @@ def _build(
         record = {k: v for k, v in asdict(package).items() if k != "path"}
         _write_atomically(cache / f"{key}.json", json.dumps(record, indent=2, sort_keys=True))
     return package
+
+
+def _has_requirements(requirements: Path) -> bool:
+    # pip refuses a file without a single requirement; such a package is just its sources.
+    lines = (line.split("#", 1)[0].strip() for line in requirements.read_text().splitlines())
+    return any(lines)
 
 
 def _pip_install(

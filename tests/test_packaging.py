@@ -1,0 +1,401 @@
+"""Function packages built for real with pip, then opened, compared, unpacked and imported."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from components import packaging
+from components.packaging import Package, PackageError, PackageTooLargeError, build_package
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS = ROOT / "functions"
+HANDLERS = (
+    "lambda_handler",
+    "recommend_handler",
+    "career_handler",
+    "health_handler",
+    "uploads_handler",
+)
+# A wheel for Lambda arm64 Python 3.12: pure Python, or CPython 3.12 (or the stable ABI) built
+# for a manylinux aarch64 platform. py2-none-any is allowed beside py3-none-any in universal
+# wheels (six, python-dateutil).
+LAMBDA_TAG = re.compile(r"^(py3-none-any|py2-none-any|cp3\d*-(cp312|abi3)-manylinux\w*_aarch64)$")
+DEBRIS = re.compile(
+    r"(^|/)__pycache__/|\.py[co]$|\.dist-info/(RECORD|INSTALLER|REQUESTED|direct_url\.json)$"
+    r"|^bin/|^(vetroi_\w+/)?tests/|^requirements\.txt$"
+)
+
+
+def pins(requirements: Path) -> dict[str, str]:
+    found = {}
+    for line in requirements.read_text().splitlines():
+        name, _, version = line.split("#", 1)[0].strip().partition("==")
+        if version:
+            found[name.lower()] = version
+    return found
+
+
+@pytest.fixture(scope="session")
+def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of functions/ taken once, so every build and rebuild sees the same sources."""
+    copy = tmp_path_factory.mktemp("sources") / "functions"
+    shutil.copytree(FUNCTIONS, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+@pytest.fixture(scope="session")
+def built(snapshot: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Package]:
+    """The real functions/ built from clean three times, at once (pip mostly waits on I/O):
+    twice for this machine, each in its own folder, and once for Lambda arm64 Python 3.12."""
+    functions = snapshot
+    targets = {
+        "host-a": ("host", None),
+        "host-b": ("host", None),
+        "lambda": ("manylinux2014_aarch64", "3.12"),
+    }
+
+    def build(label: str) -> Package:
+        platform, version = targets[label]
+        return build_package(
+            functions,
+            functions / "requirements.txt",
+            platform=platform,
+            python_version=version,
+            out_dir=tmp_path_factory.mktemp(f"build-{label}"),
+        )
+
+    with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+        return dict(zip(targets, pool.map(build, targets), strict=True))
+
+
+@pytest.fixture(scope="session")
+def host_builds(built: dict[str, Package]) -> tuple[Package, Package]:
+    return built["host-a"], built["host-b"]
+
+
+@pytest.fixture(scope="session")
+def host_package(built: dict[str, Package]) -> Package:
+    return built["host-a"]
+
+
+@pytest.fixture(scope="session")
+def lambda_package(built: dict[str, Package]) -> Package:
+    return built["lambda"]
+
+
+@pytest.fixture
+def small_source(tmp_path: Path) -> tuple[Path, Path]:
+    """A one-module source tree and a requirements file with nothing to install."""
+    source = tmp_path / "src"
+    (source / "app").mkdir(parents=True)
+    (source / "app" / "__init__.py").write_text("def handler(event, context):\n    return 1\n")
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("# nothing to install\n")
+    return source, requirements
+
+
+def names(package: Package) -> list[str]:
+    with zipfile.ZipFile(package.path) as archive:
+        return archive.namelist()
+
+
+def test_zip_holds_the_code_and_every_pinned_dependency(
+    snapshot: Path, host_package: Package
+) -> None:
+    """The application, its static data and each pinned dependency are inside the zip."""
+    inside = set(names(host_package))
+
+    for module in ("vetroi_api/handlers.py", "vetroi_api/static/careers.json"):
+        assert module in inside, f"{module} missing from {host_package.path}"
+    for package in ("boto3", "botocore", "requests", "urllib3", "s3transfer", "jmespath"):
+        assert f"{package}/__init__.py" in inside, f"{package} missing from the zip"
+    for name, version in pins(snapshot / "requirements.txt").items():
+        assert f"{name}-{version}.dist-info/METADATA" in inside, f"{name}=={version} missing"
+
+
+def test_zip_has_no_build_debris(host_package: Package, lambda_package: Package) -> None:
+    """No byte code, install records, scripts, tests or requirements file in either zip."""
+    for package in (host_package, lambda_package):
+        debris = [name for name in names(package) if DEBRIS.search(name)]
+        assert debris == [], f"{package.platform} zip carries {debris[:10]}"
+
+
+def test_zip_entries_are_sorted_dated_1980_with_fixed_modes(host_package: Package) -> None:
+    """Entry order, time, permissions and compression depend on nothing but the inputs."""
+    with zipfile.ZipFile(host_package.path) as archive:
+        entries = archive.infolist()
+
+    assert [e.filename for e in entries] == sorted(e.filename for e in entries)
+    assert {e.date_time for e in entries} == {(1980, 1, 1, 0, 0, 0)}
+    assert {e.external_attr >> 16 for e in entries} == {0o100644}
+    assert {e.create_system for e in entries} == {3}
+    assert {e.compress_type for e in entries} == {zipfile.ZIP_DEFLATED}
+
+
+def test_two_clean_builds_are_byte_identical(host_builds: tuple[Package, Package]) -> None:
+    """Two builds in separate folders give the same bytes, hash and key."""
+    first, second = host_builds
+
+    assert first.path != second.path
+    assert first.path.read_bytes() == second.path.read_bytes()
+    assert first.sha256_b64 == second.sha256_b64
+    assert first.key == second.key
+
+
+def test_hash_is_lambdas_base64_sha256_of_the_zip(host_package: Package) -> None:
+    """sha256_b64 is what Lambda reports as CodeSha256 for this zip, and size is its size."""
+    data = host_package.path.read_bytes()
+
+    assert host_package.sha256_b64 == base64.b64encode(hashlib.sha256(data).digest()).decode()
+    assert host_package.size == len(data)
+    with zipfile.ZipFile(host_package.path) as archive:
+        assert host_package.unpacked_size == sum(e.file_size for e in archive.infolist())
+
+
+def test_unpacked_zip_imports_its_handlers_in_an_isolated_interpreter(
+    host_package: Package, tmp_path: Path
+) -> None:
+    """With only the unzipped package on its path, Python imports and runs every handler."""
+    unpacked = tmp_path / "task"
+    with zipfile.ZipFile(host_package.path) as archive:
+        archive.extractall(unpacked)
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        # -I -S: no site-packages, no user site, no PYTHON* variables, no current folder.
+        assert not [p for p in sys.path if "site-packages" in p], sys.path
+        sys.path.insert(0, {str(unpacked)!r})
+        from vetroi_api import handlers
+        import boto3, botocore, requests
+        modules = [handlers, boto3, botocore, requests]
+        outside = [m.__name__ for m in modules if not m.__file__.startswith({str(unpacked)!r})]
+        preflight = handlers.lambda_handler(
+            {{"httpMethod": "OPTIONS", "path": "/health", "resource": "/health",
+              "headers": {{"Origin": "https://app.example.com",
+                          "Access-Control-Request-Method": "GET"}}}},
+            None,
+        )
+        print(json.dumps({{
+            "outside": outside,
+            "callable": [n for n in {HANDLERS!r} if callable(getattr(handlers, n))],
+            "warm": handlers.health_handler({{"warmup": True}}, None),
+            "preflight": preflight["statusCode"],
+            "origin": {{k.lower(): v for k, v in preflight["headers"].items()}}
+                .get("access-control-allow-origin"),
+        }}))
+        """
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "AWS_REGION": "us-east-2",
+        "AWS_DEFAULT_REGION": "us-east-2",
+        "VETROI_TABLE": "vetroi-data",
+        "VETROI_CORS_ORIGINS": "https://app.example.com",
+    }
+
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["outside"] == [], f"imported from outside the zip: {report['outside']}"
+    assert report["callable"] == list(HANDLERS)
+    assert report["warm"] == {"warm": True}
+    assert report["preflight"] in (200, 204)
+    assert report["origin"] == "https://app.example.com"
+
+
+def test_lambda_build_carries_only_lambda_wheels(snapshot: Path, lambda_package: Package) -> None:
+    """Every wheel in the arm64 3.12 zip is pure Python or built for cp312 manylinux aarch64."""
+    with zipfile.ZipFile(lambda_package.path) as archive:
+        wheels = {
+            name.split("/")[0]: re.findall(r"^Tag: (\S+)$", archive.read(name).decode(), re.M)
+            for name in archive.namelist()
+            if re.fullmatch(r"[^/]+\.dist-info/WHEEL", name)
+        }
+        libraries = [n for n in archive.namelist() if n.endswith(".so")]
+
+    assert set(pins(snapshot / "requirements.txt")) <= {w.split("-")[0].lower() for w in wheels}
+    for wheel, tags in wheels.items():
+        assert tags, f"{wheel} has no Tag line"
+        wrong = [tag for tag in tags if not LAMBDA_TAG.match(tag)]
+        assert wrong == [], f"{wheel} is tagged {wrong}, not for Lambda arm64 Python 3.12"
+    for library in libraries:
+        assert re.search(r"cpython-312-aarch64-linux-gnu\.so$|\.abi3\.so$", library), library
+    assert lambda_package.platform == "manylinux2014_aarch64"
+    assert lambda_package.python_version == "3.12"
+
+
+def test_warm_cache_returns_at_once_without_pip(
+    snapshot: Path, host_builds: tuple[Package, Package], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unchanged package is a cache hit: only the sources are hashed, pip never runs."""
+    package = host_builds[0]
+
+    def no_pip(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"pip ran on a cache hit: {args}")
+
+    monkeypatch.setattr(packaging.subprocess, "run", no_pip)
+    started = time.perf_counter()
+    again = build_package(
+        snapshot,
+        snapshot / "requirements.txt",
+        platform="host",
+        python_version=None,
+        out_dir=package.path.parent.parent,
+    )
+    elapsed = time.perf_counter() - started
+
+    assert again == package
+    assert elapsed < 0.5, f"a cache hit took {elapsed:.2f} s"
+
+
+def test_size_limit_on_the_zip_names_function_size_and_limit(
+    snapshot: Path, host_package: Package
+) -> None:
+    """A zip over the limit fails with the function's name, its size and the limit."""
+    limit = host_package.size - 1
+
+    with pytest.raises(PackageTooLargeError) as raised:
+        build_package(
+            snapshot,
+            snapshot / "requirements.txt",
+            platform="host",
+            python_version=None,
+            out_dir=host_package.path.parent.parent,
+            name="vetroi-api",
+            max_zip_bytes=limit,
+        )
+
+    message = str(raised.value)
+    assert "'vetroi-api'" in message
+    assert f"({host_package.size} bytes) zipped" in message
+    assert f"limit of {limit / 1048576:.1f} MB ({limit} bytes)" in message
+
+
+def test_size_limit_unpacked_stops_before_zipping(
+    small_source: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A package over the unpacked limit fails and leaves nothing in the cache."""
+    source, requirements = small_source
+
+    with pytest.raises(PackageTooLargeError, match=r"'app-fn' is .* unzipped, over Lambda"):
+        build_package(
+            source,
+            requirements,
+            platform="host",
+            python_version=None,
+            out_dir=tmp_path / "out",
+            name="app-fn",
+            max_unpacked_bytes=10,
+        )
+    assert list((tmp_path / "out" / "packages").glob("*.zip")) == []
+
+
+def test_real_limits_are_lambdas(host_package: Package) -> None:
+    """The defaults are Lambda's direct-upload limits, and the real package is within them."""
+    assert packaging.MAX_ZIP_BYTES == 50 * 1024 * 1024
+    assert packaging.MAX_UNPACKED_BYTES == 250 * 1024 * 1024
+    assert host_package.size < packaging.MAX_ZIP_BYTES
+
+
+def test_source_change_is_a_new_package(small_source: tuple[Path, Path], tmp_path: Path) -> None:
+    """Editing a shipped file changes the key and the hash; a test or cache file does not."""
+    source, requirements = small_source
+    out = tmp_path / "out"
+
+    def build() -> Package:
+        return build_package(
+            source, requirements, platform="host", python_version=None, out_dir=out
+        )
+
+    first = build()
+    (source / "tests").mkdir()
+    (source / "tests" / "test_app.py").write_text("def test(): pass\n")
+    (source / "app" / "__pycache__").mkdir()
+    (source / "app" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\0")
+    unchanged = build()
+    (source / "app" / "__init__.py").write_text("def handler(event, context):\n    return 2\n")
+    changed = build()
+
+    assert unchanged == first
+    assert changed.key != first.key
+    assert changed.sha256_b64 != first.sha256_b64
+    assert names(changed) == ["app/__init__.py"]
+
+
+def test_target_is_part_of_the_key(small_source: tuple[Path, Path]) -> None:
+    """The same sources for another platform or Python version are another package."""
+    source, requirements = small_source
+    keys = {
+        packaging.cache_key(source, requirements, platform, version)
+        for platform, version in [
+            ("manylinux2014_aarch64", "3.12"),
+            ("manylinux2014_aarch64", "3.13"),
+            ("manylinux2014_x86_64", "3.12"),
+        ]
+    }
+
+    assert len(keys) == 3
+
+
+def test_concurrent_builds_agree(small_source: tuple[Path, Path], tmp_path: Path) -> None:
+    """Two processes building the same package at once both get the same complete zip."""
+    source, requirements = small_source
+    out = tmp_path / "out"
+    script = (
+        "import sys, json; sys.path.insert(0, sys.argv[1]);"
+        "from components.packaging import build_package;"
+        "p = build_package(sys.argv[2], sys.argv[3], platform='host', python_version=None,"
+        " out_dir=sys.argv[4]);"
+        "print(json.dumps([p.sha256_b64, p.size]))"
+    )
+    command = [sys.executable, "-c", script, str(ROOT), str(source), str(requirements), str(out)]
+
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [json.loads(run.communicate(timeout=60)[0]) for run in runs]
+
+    assert all(run.returncode == 0 for run in runs)
+    assert results[0] == results[1]
+    zips = list((out / "packages").glob("*.zip"))
+    assert len(zips) == 1
+    assert (
+        base64.b64encode(hashlib.sha256(zips[0].read_bytes()).digest()).decode() == (results[0][0])
+    )
+    assert list((out / "packages").glob("*.tmp")) == []
+
+
+def test_host_build_refuses_another_python(small_source: tuple[Path, Path]) -> None:
+    """A host build cannot pretend to be for another Python version."""
+    source, requirements = small_source
+
+    with pytest.raises(PackageError, match="host build uses the running Python"):
+        build_package(source, requirements, platform="host", python_version="3.9")
+
+
+def test_unknown_platform_is_refused(small_source: tuple[Path, Path]) -> None:
+    """Only the host and the two Lambda platforms are known."""
+    source, requirements = small_source
+
+    with pytest.raises(PackageError, match="unknown platform 'win_amd64'"):
+        build_package(source, requirements, platform="win_amd64", python_version="3.12")
