@@ -1,5 +1,10 @@
 """AWS Backup for the table: a daily plan in the primary region, copied to the other region.
 
+The prod stack owns the plan, its vault and role; the backup stack owns the vault the copies go
+to, in its own region, so each stack keeps to its region and a lost primary region cannot take the
+copies with it. The backup stack is deployed first, so the copy vault exists when the prod plan
+names it.
+
 This sits on top of the table's point-in-time recovery: PITR restores any second of the last 35
 days but lives and dies with the table; Backup recovery points are separate resources in a vault,
 and the copy in the other region survives the loss of the primary region.
@@ -17,17 +22,52 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+# The copy vault's name: fixed, so the prod stack can name it without reading the backup stack.
+COPY_VAULT_NAME = "vetroi-table-copies"
 MANAGED_POLICIES = (
     "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
     "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores",
 )
 
 
+def copy_vault_arn(
+    partition: pulumi.Input[str], region: str, account_id: pulumi.Input[str]
+) -> pulumi.Output[str]:
+    """The ARN of the copy vault the backup stack declares in `region`."""
+    return pulumi.Output.concat(
+        "arn:", partition, ":backup:", region, ":", account_id, ":backup-vault:", COPY_VAULT_NAME
+    )
+
+
+@dataclass
+class CopyVaultArgs:
+    region: str
+
+
+class CopyVault(pulumi.ComponentResource):
+    """The vault in the backup region that receives the prod plan's copies of the table."""
+
+    vault: aws.backup.Vault
+
+    def __init__(
+        self, name: str, args: CopyVaultArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("vetroi:backup:CopyVault", name, None, opts)
+        self.vault = aws.backup.Vault(
+            f"{name}-vault",
+            name=COPY_VAULT_NAME,
+            region=args.region,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"vaultArn": self.vault.arn})
+
+
 @dataclass
 class TableBackupArgs:
     region: str
-    copy_region: str
     table_arn: pulumi.Input[str]
+    # The backup stack's CopyVault, from `copy_vault_arn`.
+    copy_vault_arn: pulumi.Input[str]
     # Daily, at 05:00 UTC: late night in the United States, when the table is quiet.
     schedule: str = "cron(0 5 * * ? *)"
     retention_days: int = 35
@@ -35,10 +75,9 @@ class TableBackupArgs:
 
 
 class TableBackup(pulumi.ComponentResource):
-    """Vaults in both regions, a backup plan with a cross-region copy, and its IAM role."""
+    """A vault, a daily backup plan with a cross-region copy, and its IAM role."""
 
     vault: aws.backup.Vault
-    copy_vault: aws.backup.Vault
     plan: aws.backup.Plan
     role: aws.iam.Role
 
@@ -50,12 +89,6 @@ class TableBackup(pulumi.ComponentResource):
 
         self.vault = aws.backup.Vault(
             f"{name}-vault", name=f"{name}-{args.region}", region=args.region, opts=child
-        )
-        self.copy_vault = aws.backup.Vault(
-            f"{name}-copy-vault",
-            name=f"{name}-{args.copy_region}",
-            region=args.copy_region,
-            opts=child,
         )
 
         self.role = aws.iam.Role(
@@ -95,7 +128,7 @@ class TableBackup(pulumi.ComponentResource):
                     lifecycle=aws.backup.PlanRuleLifecycleArgs(delete_after=args.retention_days),
                     copy_actions=[
                         aws.backup.PlanRuleCopyActionArgs(
-                            destination_vault_arn=self.copy_vault.arn,
+                            destination_vault_arn=args.copy_vault_arn,
                             lifecycle=aws.backup.PlanRuleCopyActionLifecycleArgs(
                                 delete_after=args.copy_retention_days
                             ),
@@ -119,6 +152,6 @@ class TableBackup(pulumi.ComponentResource):
             {
                 "planId": self.plan.id,
                 "vaultArn": self.vault.arn,
-                "copyVaultArn": self.copy_vault.arn,
+                "copyVaultArn": args.copy_vault_arn,
             }
         )

@@ -1,5 +1,5 @@
 """What a stack declares for its operators, from its settings: alarms, dashboard, synthetic check,
-warm-up schedule and, in the prod stack, the table's backup plan.
+warm-up schedule, and the table's backup plan (prod) or the vault its copies go to (backup).
 
 Each stack alarms on its own Route53 health checks, in us-east-1 where their metrics live, so the
 backup stack stays deployable and watched without the prod stack; the prod stack adds CloudFront.
@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_aws as aws
 
-from components.backup import TableBackup, TableBackupArgs
+from components.backup import CopyVault, CopyVaultArgs, TableBackup, TableBackupArgs, copy_vault_arn
 from components.monitoring import (
     Alerting,
     GlobalMonitoring,
@@ -35,7 +36,7 @@ class Operations:
     global_monitoring: GlobalMonitoring | None
     synthetic: SyntheticCheck
     warmup: Warmup
-    backup: TableBackup | None
+    backup: TableBackup | CopyVault
 
 
 def operations(
@@ -52,7 +53,7 @@ def operations(
     health_check_ids: Mapping[str, pulumi.Input[str]] | None = None,
     distribution_id: pulumi.Input[str] | None = None,
 ) -> Operations:
-    """Declare this stack's operations resources; `table_arn` only in the stack owning the table."""
+    """Declare this stack's operations resources; `table_arn` in the stack owning the table."""
     name = f"vetroi-{settings.stack}"
     alerting = Alerting(
         emails=settings.alert_emails, https_endpoints=settings.alert_https_endpoints
@@ -115,14 +116,24 @@ def operations(
         ),
     )
 
-    backup = None
-    if table_arn is not None:
+    backup: TableBackup | CopyVault
+    if settings.is_primary:
+        if table_arn is None:
+            raise ValueError("the primary stack owns the table: give its table_arn")
+        identity = aws.get_caller_identity_output()
+        partition = aws.get_partition_output()
         backup = TableBackup(
             f"{name}-backup",
             TableBackupArgs(
-                region=settings.region, copy_region=settings.other_region, table_arn=table_arn
+                region=settings.region,
+                table_arn=table_arn,
+                copy_vault_arn=copy_vault_arn(
+                    partition.partition, settings.other_region, identity.account_id
+                ),
             ),
         )
+    else:
+        backup = CopyVault(f"{name}-backup", CopyVaultArgs(region=settings.region))
     return Operations(monitoring, global_monitoring, synthetic, warmup, backup)
 
 
