@@ -1,0 +1,247 @@
+"""Local AWS: moto's server, the table and buckets as the stacks declare them, and the table fault.
+
+One moto server plays both regions (moto keeps each region's resources apart, as AWS does):
+
+- the table `vetroi-data` in each region (the global table and its replica): partition key
+  `pk`, sort key `sk`, on-demand, the stream on with new and old images, TTL on `expiresAt`;
+  both are filled with the O*NET cache made from the bundled data (onetdata.py);
+- the DD-214 upload bucket and the O*NET cache bucket under the names the stacks derive from
+  the account and the primary region, and the edge's static-fallback bucket holding each
+  bundled career at `career/<socCode>`.
+
+Each region reaches DynamoDB through its own relay (`AWS_ENDPOINT_URL_DYNAMODB`), a plain TCP
+pipe to moto that the `table` fault closes: the port refuses connections and open ones are cut,
+which is what a region whose replica is unreachable sees.
+
+Known limitations: moto does not replicate between the two tables, so an O*NET answer one
+region caches is not seen by the other; both start with the same cache, which is what matters
+for a failover. Bucket policies, encryption and public-access blocks are not applied locally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError
+
+from .config import ROOT
+from .onetdata import cache_items, careers
+from .processes import ManagedProcess, wait_for_port
+
+log = logging.getLogger(__name__)
+
+ACCOUNT_ID = "123456789012"  # moto's default account
+PRIMARY_REGION = "us-east-2"
+BACKUP_REGION = "us-west-2"
+TABLE_NAME = "vetroi-data"
+UPLOAD_BUCKET = f"vetroi-dd214-{ACCOUNT_ID}-{PRIMARY_REGION}"
+CACHE_BUCKET = f"vetroi-onet-cache-{ACCOUNT_ID}-{PRIMARY_REGION}"
+STATIC_BUCKET = f"vetroi-static-fallback-{ACCOUNT_ID}"
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+CACHE_FRESH_SECONDS = 7 * 24 * 3600  # the functions' default VETROI_CACHE_TTL_SECONDS
+
+
+class LocalAws:
+    def __init__(self, host: str, port: int, log_dir: Path) -> None:
+        self.host = host
+        self.port = port
+        self.process = ManagedProcess(
+            "moto",
+            [sys.executable, "-m", "localdemo.motoserver", str(port), str(os.getpid())],
+            {
+                **_plain_environment(),
+                "PYTHONPATH": str(ROOT),
+                "PYTHONDONTWRITEBYTECODE": "1",
+            },
+            log_dir / "moto.log",
+            cwd=ROOT,
+        )
+        self._clients: dict[tuple[str, str], Any] = {}
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        self.process.start()
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        wait_for_port(self.host, self.port, timeout, self.process)
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def client(self, service: str, region: str = PRIMARY_REGION) -> Any:
+        key = (service, region)
+        if key not in self._clients:
+            self._clients[key] = boto3.client(
+                service,
+                region_name=region,
+                endpoint_url=self.endpoint,
+                config=BotoConfig(
+                    connect_timeout=1,
+                    read_timeout=5,
+                    retries={"mode": "standard", "total_max_attempts": 2},
+                ),
+                **CREDENTIALS,
+            )
+        return self._clients[key]
+
+    def bootstrap(self, stale_cache: bool = False) -> None:
+        """Create the table in both regions, the three buckets, and fill them."""
+        items = list(cache_items(CACHE_FRESH_SECONDS, stale=stale_cache))
+        for region in (PRIMARY_REGION, BACKUP_REGION):
+            self._table(region, items)
+        s3 = self.client("s3")
+        for bucket in (UPLOAD_BUCKET, CACHE_BUCKET, STATIC_BUCKET):
+            with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+                s3.create_bucket(
+                    Bucket=bucket,
+                    CreateBucketConfiguration={"LocationConstraint": PRIMARY_REGION},
+                )
+        # Browsers post DD-214s straight to the upload bucket, so it must answer their CORS.
+        s3.put_bucket_cors(
+            Bucket=UPLOAD_BUCKET,
+            CORSConfiguration={
+                "CORSRules": [
+                    {
+                        "AllowedOrigins": ["*"],
+                        "AllowedMethods": ["POST"],
+                        "AllowedHeaders": ["*"],
+                        "MaxAgeSeconds": 600,
+                    }
+                ]
+            },
+        )
+        for soc, body in careers().items():
+            s3.put_object(
+                Bucket=STATIC_BUCKET,
+                Key=f"career/{soc}",
+                Body=json.dumps(body).encode(),
+                ContentType="application/json",
+            )
+
+    def _table(self, region: str, items: list[dict[str, Any]]) -> None:
+        dynamodb = self.client("dynamodb", region)
+        try:
+            dynamodb.create_table(
+                TableName=TABLE_NAME,
+                AttributeDefinitions=[
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "S"},
+                ],
+                KeySchema=[
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+                StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceInUseException":
+                raise
+        dynamodb.update_time_to_live(
+            TableName=TABLE_NAME,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"},
+        )
+        for start in range(0, len(items), 25):
+            batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+            dynamodb.batch_write_item(RequestItems={TABLE_NAME: batch})
+
+    def static_object(self, key: str) -> bytes | None:
+        """An object of the static-fallback bucket, or None when it holds no such key."""
+        try:
+            response = self.client("s3").get_object(Bucket=STATIC_BUCKET, Key=key)
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("NoSuchKey", "404", "AccessDenied"):
+                return None
+            raise
+        data: bytes = response["Body"].read()
+        return data
+
+
+class TcpRelay:
+    """A TCP pipe to a target that can be cut: `down` closes the port and every open pipe."""
+
+    def __init__(self, host: str, port: int, target_host: str, target_port: int) -> None:
+        self.host = host
+        self.port = port
+        self.target = (target_host, target_port)
+        self.down = False
+        self._server: asyncio.Server | None = None
+        self._pipes: set[asyncio.StreamWriter] = set()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(
+            self._pipe, self.host, self.port, reuse_address=True
+        )
+        self.down = False
+
+    async def set_down(self, down: bool) -> None:
+        if down and self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+            for writer in list(self._pipes):
+                writer.transport.abort()
+            self._pipes.clear()
+        elif not down and self._server is None:
+            await self.start()
+        self.down = down
+
+    async def close(self) -> None:
+        await self.set_down(True)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            target_reader, target_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._pipes.update((writer, target_writer))
+        try:
+            await asyncio.gather(
+                _copy(reader, target_writer), _copy(target_reader, writer), return_exceptions=True
+            )
+        finally:
+            for end in (writer, target_writer):
+                self._pipes.discard(end)
+                end.transport.abort()
+
+
+async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        with contextlib.suppress(Exception):
+            writer.write_eof()
+
+
+def _plain_environment() -> dict[str, str]:
+    """The few variables a child needs; nothing of the developer's AWS setup leaks in."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+    env = {name: os.environ[name] for name in keep if name in os.environ}
+    env.update(
+        {
+            "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
+    )
+    return env
