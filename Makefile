@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test lint typecheck unit demo clean
+.PHONY: test lint typecheck unit plan demo clean
 
 # The virtual environment is rebuilt whenever a requirements file changes.
 $(STAMP): requirements-dev.txt functions/requirements.txt
@@ -25,7 +25,11 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck unit
+# What both stacks would create, and every policy rule's verdict; fails on a broken rule.
+plan: $(STAMP)
+	$(BIN)/python -m policies.plan
+
+test: lint typecheck unit plan
 
 clean:
 	rm -rf $(VENV) .build .pytest_cache .mypy_cache .ruff_cache
