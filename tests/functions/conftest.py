@@ -180,6 +180,12 @@ OCCUPATIONS = {
     "29-2042.00": ("Emergency Medical Technicians", "Assess injuries (live answer)."),
 }
 MILITARY = {
+    "HM": {
+        "military_matches": {
+            "match": [{"branch": "navy", "code": "HM", "title": "Hospital Corpsman"}]
+        },
+        "career": [{"code": "29-2042.00", "title": "Emergency Medical Technicians"}],
+    },
     "11B": {
         "military_matches": {
             "match": [{"branch": "army", "code": "11B", "title": "Infantryman", "active": True}]
