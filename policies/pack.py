@@ -21,6 +21,7 @@ from typing import Any
 from pulumi.runtime.config import get_config
 from pulumi_policy import (
     EnforcementLevel,
+    Policy,
     PolicyConfigSchema,
     PolicyResource,
     ReportViolation,
@@ -179,9 +180,9 @@ def _validate_stack(rule: Rule) -> Callable[[StackValidationArgs, ReportViolatio
     return validate
 
 
-def policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
+def policies() -> list[Policy]:
     """One CrossGuard policy per rule, mandatory: a broken rule stops the update."""
-    built: list[ResourceValidationPolicy | StackValidationPolicy] = []
+    built: list[Policy] = []
     for rule in RULES:
         common: dict[str, Any] = {
             "name": rule.name,

@@ -1012,8 +1012,8 @@ def _budget(stack: Stack, context: Context) -> Iterator[Finding]:
                 record,
             )
     for key in BUDGET_EXPORTS:
-        exported = stack.outputs.get(key)
-        if _positive(exported) and exported > limit:
+        exported: Any = stack.outputs.get(key)
+        if _positive(exported) and float(exported) > limit:
             yield Finding(
                 f"the stack exports {key} = {exported} s, over the {limit:g} s budget: lower "
                 "the health-check interval, threshold or record TTL."
