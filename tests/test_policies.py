@@ -957,6 +957,30 @@ def test_pack_takes_the_replica_region_from_its_config(
     assert OTHER in response.diagnostics[0].message
 
 
+def test_pack_rule_can_be_made_advisory_for_a_development_stack(
+    analyzer: analyzer_pb2_grpc.AnalyzerStub,
+) -> None:
+    """The README's policy config turns cloudfront-tls12 into a warning for a no-domain stack."""
+    cdn = change("cdn", {"viewerCertificate.cloudfrontDefaultCertificate": True})(healthy())
+    advisory = analyzer_pb2.PolicyConfig(enforcementLevel=analyzer_pb2.ADVISORY)
+
+    analyzer.Configure(
+        analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={"cloudfront-tls12": advisory})
+    )
+    try:
+        relaxed = analyzer.Analyze(request(named(cdn, "cdn")))
+    finally:
+        analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest())
+    strict = analyzer.Analyze(request(named(cdn, "cdn")))
+
+    assert [(d.policyName, d.enforcementLevel) for d in relaxed.diagnostics] == [
+        ("cloudfront-tls12", analyzer_pb2.ADVISORY)
+    ]
+    assert [(d.policyName, d.enforcementLevel) for d in strict.diagnostics] == [
+        ("cloudfront-tls12", analyzer_pb2.MANDATORY)
+    ]
+
+
 def test_policy_pack_project_file() -> None:
     """PulumiPolicy.yaml declares a Python pack whose requirements pin the SDK in use."""
     project = yaml.safe_load((ROOT / "policies" / "PulumiPolicy.yaml").read_text())
