@@ -64,9 +64,11 @@ class RegionalMonitoringArgs:
 
 @dataclass
 class GlobalMonitoringArgs:
-    # A label (such as the region it watches) -> Route53 health check id.
-    health_check_ids: Mapping[str, pulumi.Input[str]]
     alerting: Alerting
+    # Region -> the Route53 health check probing that region's /health.
+    probe_health_check_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # The CALCULATED check the primary's failover record follows, in the prod stack.
+    switch_health_check_id: pulumi.Input[str] | None = None
     distribution_id: pulumi.Input[str] | None = None
     cloudfront_5xx_rate_percent: float = 5.0
 
@@ -326,20 +328,33 @@ class GlobalMonitoring(pulumi.ComponentResource):
         self.topic = _topic(self, f"{name}-alerts", region, args.alerting)
         alarms = _Alarms(self, name, self.topic, region)
 
-        for label, health_check_id in args.health_check_ids.items():
+        health = {
+            "namespace": "AWS/Route53",
+            "metric_name": "HealthCheckStatus",
+            "statistic": "Minimum",
+            "period": 60,
+            "threshold": 1,
+            "comparison_operator": "LessThanThreshold",
+            # Route53 publishes every minute; silence means the check is gone.
+            "treat_missing_data": "breaching",
+        }
+        for region, health_check_id in args.probe_health_check_ids.items():
             alarms.add(
-                f"health-{label}",
-                f"Route53 sees {label} unhealthy: its failover record now points the other "
-                "way (or, for the backup, there is nowhere left to fail over to). Run "
-                "`python -m ops probe` against both regions, then `python -m ops preflight`.",
-                namespace="AWS/Route53",
-                metric_name="HealthCheckStatus",
+                f"health-{region}",
+                f"Route53's probe of /health in {region} fails: that region cannot serve (its "
+                "table replica does not answer). If it is the primary, traffic is moving to the "
+                "backup region by itself. Run `python -m ops preflight` for the whole picture.",
                 dimensions={"HealthCheckId": health_check_id},
-                statistic="Minimum",
-                period=60,
-                threshold=1,
-                comparison_operator="LessThanThreshold",
-                treat_missing_data="breaching",
+                **health,
+            )
+        if args.switch_health_check_id is not None:
+            alarms.add(
+                "failover-switch",
+                "Traffic to api.<domain> has left the primary region: its probe fails or the "
+                "failover was forced. If forced, `python -m ops failback` returns it once "
+                "`python -m ops probe` passes against the primary.",
+                dimensions={"HealthCheckId": args.switch_health_check_id},
+                **health,
             )
         if args.distribution_id is not None:
             alarms.add(

@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.backup import CopyVault, CopyVaultArgs, TableBackup, TableBackupArgs, copy_vault_arn
+from components.edge import EDGE_SUBDOMAIN
 from components.monitoring import (
     Alerting,
     GlobalMonitoring,
@@ -50,7 +51,8 @@ def operations(
     package: Package,
     table_arn: pulumi.Input[str] | None = None,
     public_url: pulumi.Input[str] | None = None,
-    health_check_ids: Mapping[str, pulumi.Input[str]] | None = None,
+    probe_health_check_id: pulumi.Input[str] | None = None,
+    switch_health_check_id: pulumi.Input[str] | None = None,
     distribution_id: pulumi.Input[str] | None = None,
 ) -> Operations:
     """Declare this stack's operations resources; `table_arn` in the stack owning the table."""
@@ -58,6 +60,14 @@ def operations(
     alerting = Alerting(
         emails=settings.alert_emails, https_endpoints=settings.alert_https_endpoints
     )
+    health_check_ids: dict[str, pulumi.Input[str]] = {}
+    if probe_health_check_id is not None:
+        health_check_ids[f"probe {settings.region}"] = probe_health_check_id
+    if switch_health_check_id is not None:
+        health_check_ids["failover switch"] = switch_health_check_id
+    if public_url is None and settings.domain:
+        # Both regions probe the public name, whichever stack owns the edge behind it.
+        public_url = f"https://{EDGE_SUBDOMAIN}.{settings.domain}"
     targets: dict[str, pulumi.Input[str]] = {"regional": invoke_url}
     if public_url is not None:
         targets = {"public": public_url, **targets}
@@ -90,7 +100,7 @@ def operations(
             api_4xx_threshold=settings.api_4xx_alarm_threshold,
             synthetic_endpoints=tuple(targets),
             synthetic_interval_minutes=SYNTHETIC_INTERVAL_MINUTES,
-            health_check_ids=dict(health_check_ids or {}),
+            health_check_ids=health_check_ids,
             distribution_id=distribution_id,
         ),
     )
@@ -100,8 +110,11 @@ def operations(
         global_monitoring = GlobalMonitoring(
             f"{name}-global",
             GlobalMonitoringArgs(
-                health_check_ids=dict(health_check_ids or {}),
                 alerting=alerting,
+                probe_health_check_ids=(
+                    {settings.region: probe_health_check_id} if probe_health_check_id else {}
+                ),
+                switch_health_check_id=switch_health_check_id,
                 distribution_id=distribution_id,
             ),
         )
