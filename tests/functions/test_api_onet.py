@@ -12,8 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import REGION, TABLE, LambdaContext, OnetServer, call, free_port, make_event
-
+from api_support import REGION, TABLE, LambdaContext, OnetServer, call, free_port, make_event
 from vetroi_api import handlers
 from vetroi_api.config import Config
 from vetroi_api.onet import OnetClient, OnetUnavailable, parse_retry_after

@@ -7,8 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import ORIGIN, OTHER_ORIGIN, call, make_event
-
+from api_support import ORIGIN, OTHER_ORIGIN, call, make_event
 from vetroi_api import handlers
 
 KINDS = ["v1", "v2"]
