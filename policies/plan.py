@@ -21,7 +21,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from policies import rules as r
-from policies.model import Context, Finding, NotChecked, Resource, Rule, Stack, UnknownValue, lookup
+from policies.model import (
+    Context,
+    Finding,
+    NotChecked,
+    Resource,
+    Rule,
+    Stack,
+    UnknownValue,
+    as_list,
+    lookup,
+)
 from tests import program
 
 
@@ -139,57 +149,91 @@ def evaluate(
     return verdicts
 
 
-# The few properties worth seeing per type in the table; dotted paths into the inputs.
-KEY_PROPERTIES: dict[str, Sequence[str]] = {
-    r.FUNCTION: ("runtime", "architectures", "memorySize", "tracingConfig.mode", "layers"),
-    r.ALIAS: ("name", "functionVersion"),
-    r.LOG_GROUP: ("name", "retentionInDays"),
-    r.REST_API: ("endpointConfiguration.types",),
-    r.STAGE: ("stageName", "xrayTracingEnabled"),
-    r.METHOD_SETTINGS: (
-        "methodPath",
-        "settings.throttlingRateLimit",
-        "settings.throttlingBurstLimit",
+# The few properties worth seeing per type in the table: (label, dotted path into the inputs).
+KEY_PROPERTIES: dict[str, Sequence[tuple[str, str]]] = {
+    r.FUNCTION: (
+        ("runtime", "runtime"),
+        ("arch", "architectures"),
+        ("memory", "memorySize"),
+        ("tracing", "tracingConfig.mode"),
+        ("layers", "layers"),
     ),
-    r.GATEWAY_RESPONSE: ("responseType",),
+    r.ALIAS: (("name", "name"), ("version", "functionVersion")),
+    r.LOG_GROUP: (("name", "name"), ("retention", "retentionInDays")),
+    r.REST_API: (("endpoint", "endpointConfiguration.types"),),
+    r.STAGE: (("stage", "stageName"), ("xray", "xrayTracingEnabled")),
+    r.METHOD_SETTINGS: (
+        ("path", "methodPath"),
+        ("rate", "settings.throttlingRateLimit"),
+        ("burst", "settings.throttlingBurstLimit"),
+    ),
+    r.GATEWAY_RESPONSE: (("type", "responseType"),),
     r.TABLE: (
-        "name",
-        "billingMode",
-        "streamViewType",
-        "pointInTimeRecovery.enabled",
-        "deletionProtectionEnabled",
+        ("name", "name"),
+        ("billing", "billingMode"),
+        ("stream", "streamViewType"),
+        ("pitr", "pointInTimeRecovery.enabled"),
+        ("deletionProtection", "deletionProtectionEnabled"),
+        ("replicas", "replicas[].regionName"),
     ),
     r.DISTRIBUTION: (
-        "aliases",
-        "viewerCertificate.minimumProtocolVersion",
-        "defaultCacheBehavior.viewerProtocolPolicy",
+        ("aliases", "aliases"),
+        ("tls", "viewerCertificate.minimumProtocolVersion"),
+        ("viewers", "defaultCacheBehavior.viewerProtocolPolicy"),
     ),
-    r.RECORD: ("name", "type", "ttl", "setIdentifier"),
-    r.HEALTH_CHECK: ("fqdn", "resourcePath", "requestInterval", "failureThreshold"),
-    r.METRIC_ALARM: ("namespace", "metricName", "threshold"),
-    "aws:s3/bucket:Bucket": ("bucket",),
-    r.PUBLIC_ACCESS_BLOCK: ("blockPublicPolicy",),
-    r.VERSIONING[0]: ("versioningConfiguration.status",),
-    "aws:sns/topic:Topic": ("name",),
-    "aws:acm/certificate:Certificate": ("domainName",),
+    r.RECORD: (("name", "name"), ("type", "type"), ("ttl", "ttl"), ("set", "setIdentifier")),
+    r.HEALTH_CHECK: (
+        ("type", "type"),
+        ("path", "resourcePath"),
+        ("interval", "requestInterval"),
+        ("threshold", "failureThreshold"),
+    ),
+    r.METRIC_ALARM: (("namespace", "namespace"), ("metric", "metricName")),
+    r.WEB_ACL: (("scope", "scope"),),
+    r.BUCKETS[0]: (("bucket", "bucket"),),
+    r.VERSIONING[0]: (("status", "versioningConfiguration.status"),),
+    "aws:sns/topic:Topic": (("name", "name"),),
+    "aws:acm/certificate:Certificate": (("domain", "domainName"),),
 }
 
 
-def _short(value: Any, width: int = 48) -> str:
-    text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+def _short(value: Any, width: int = 40) -> str:
+    if isinstance(value, list):
+        text = ",".join(_short(v, width) for v in value)
+    elif isinstance(value, dict):
+        text = ",".join(_short(v, width) for v in value.values())
+    elif isinstance(value, float) and value.is_integer():
+        # Numbers come back from the engine as floats; 30.0 reads better as 30.
+        text = str(int(value))
+    else:
+        text = str(value)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _properties(resource: Resource) -> str:
     shown = []
-    for path in KEY_PROPERTIES.get(resource.type, ()):
-        value = lookup(resource.props, path, strict=False)
+    for label, path in KEY_PROPERTIES.get(resource.type, ()):
+        if "[]." in path:
+            head, tail = path.split("[].", 1)
+            items = as_list(lookup(resource.props, head, strict=False))
+            value = [lookup(item, tail, strict=False) for item in items]
+        else:
+            value = lookup(resource.props, path, strict=False)
         if value not in (None, [], {}):
-            shown.append(f"{path.rsplit('.', 1)[-1]}={_short(value)}")
+            shown.append(f"{label}={_short(value)}")
     options = [
         o for o, on in (("protect", resource.protect), ("retain", resource.retain_on_delete)) if on
     ]
     return " ".join(shown + options)
+
+
+# Services whose resources have no region: the table says so rather than show the stack's.
+GLOBAL_SERVICES = ("cloudfront", "route53", "iam")
+
+
+def _region(resource: Resource) -> str:
+    service = resource.type.split(":")[1].split("/")[0] if ":" in resource.type else ""
+    return "global" if service in GLOBAL_SERVICES else resource.region or "-"
 
 
 def _short_type(resource_type: str) -> str:
@@ -209,7 +253,7 @@ def render(
     for res in rows:
         out(
             f"{_short_type(res.type):<{width_type}}  {res.name:<{width_name}}  "
-            f"{res.region or '-':<10}  {_properties(res)}"
+            f"{_region(res):<10}  {_properties(res)}"
         )
     out("")
     width_rule = max(len(v.rule.name) for v in verdicts)
