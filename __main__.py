@@ -3,9 +3,13 @@
 `prod` (primary, us-east-2) and `backup` (us-west-2) each deploy:
 - a REST API (regional endpoint) with CORS on every answer, API Gateway's own errors included;
 - the functions behind it, each zip carrying every dependency, invoked through alias `live`;
-- the O*NET credentials in Secrets Manager.
+- the O*NET credentials in Secrets Manager;
+- with a domain, the custom domain api.<domain> with its certificate, a health check on the
+  region's own /health, and its half (PRIMARY or SECONDARY) of the api.<domain> failover record.
 The prod stack also owns the data that outlives stacks: the DynamoDB global table with its
-replica in the backup region, and the DD-214 upload and O*NET cache buckets.
+replica in the backup region, and the DD-214 upload and O*NET cache buckets. It also owns the
+edge: CloudFront with its WAF and certificate in us-east-1, the CORS response-headers policy and
+the static-fallback bucket.
 """
 
 from pathlib import Path
@@ -18,6 +22,7 @@ from components import settings as stack_settings
 from components.access import DataLocations, route_permissions
 from components.api import RegionalApi, RegionalApiArgs
 from components.data import GlobalData, GlobalDataArgs, bucket_names
+from components.frontdoor import front_door
 from components.secrets import OnetCredentials, OnetCredentialsArgs
 
 ROOT = Path(__file__).resolve().parent
@@ -99,6 +104,13 @@ api = RegionalApi(
     ),
 )
 
+front = front_door(
+    settings,
+    rest_api_id=api.rest_api.id,
+    stage_name=api.stage_name,
+    invoke_url=api.invoke_url,
+)
+
 pulumi.export("role", settings.role)
 pulumi.export("region", settings.region)
 pulumi.export("apiUrl", api.invoke_url)
@@ -109,3 +121,13 @@ pulumi.export("cacheBucket", cache_bucket)
 pulumi.export("functionNames", {route: f.function.name for route, f in api.functions.items()})
 pulumi.export("aliasArns", {route: f.alias.arn for route, f in api.functions.items()})
 pulumi.export("packageHash", package.sha256_b64)
+pulumi.export("postFailoverBudgetSeconds", front.budget.post_seconds)
+pulumi.export("getFallbackBudgetSeconds", front.budget.get_seconds)
+if front.failover is not None:
+    # The check the failover record follows; the operations commands flip it.
+    pulumi.export("healthCheckId", front.failover.health_check_id)
+    pulumi.export("probeHealthCheckId", front.failover.probe.id)
+if front.edge is not None:
+    pulumi.export("edgeUrl", front.edge.url)
+    pulumi.export("distributionId", front.edge.distribution.id)
+    pulumi.export("staticBucket", front.edge.static_bucket.bucket)

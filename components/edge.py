@@ -1,0 +1,618 @@
+"""The front door: one CloudFront distribution that browsers call, with CORS decided at the edge.
+
+Every answer passes through one response-headers policy that sets the CORS headers from the
+settings (overriding whatever the origin sent, so the edge is the one authority) and the usual
+security headers. A WAF web ACL in us-east-1 applies AWS's common rules and a per-IP rate limit.
+No behaviour forwards the viewer's Host header: API Gateway answers 403 to a Host it does not
+serve, so the origin request policy forwards everything else.
+
+Behaviours:
+- default (every method): the API origin, nothing cached. With a domain the origin is
+  `api.<domain>`, the Route53 failover record, so `POST` follows DNS failover; without one it is
+  the primary region's execute-api endpoint and `POST` cannot fail over.
+- `GET /career/*` (GET, HEAD and OPTIONS only, the methods CloudFront origin failover retries):
+  cached as the origin's `Cache-Control` says, so `stale-if-error` keeps serving a career while
+  every origin fails, and served by an origin group that fails over on 5xx and on connection
+  failure to the static-fallback bucket, a private bucket read through origin access control
+  holding the bundled career data at the same paths.
+
+Three steps in the development shape. Without a domain the `GET /career/*` fallback must try the
+primary region, then the backup region, then the static data, but a CloudFront origin group holds
+exactly two origins and a group cannot be a member of another group. The chain is therefore
+split over two distributions: this one's group is (primary API, fallback distribution), and the
+fallback distribution, reachable only as that second member in practice, has the group (backup
+API, static bucket) on the same path. A request reaches the static data after two failed API
+origins, which the GET budget counts.
+
+Known limitations:
+- Without a domain the distributions use CloudFront's default certificate, with which CloudFront
+  accepts TLS 1.0 and later from viewers; TLS 1.2 as the minimum needs the domain.
+- The fallback distribution's address is public: anyone who learns it can read careers through
+  it (the same WAF applies to it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pulumi
+import pulumi_aws as aws
+
+from components.api import CORS_HEADERS
+from components.data import deny_insecure_transport
+from components.failover import validate_certificate
+
+# CloudFront's certificate and web ACL must live in us-east-1, whatever the stack's region.
+CLOUDFRONT_REGION = "us-east-1"
+# CloudFront's fixed hosted zone for alias records to any distribution.
+CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"
+# AWS managed cache policy "CachingDisabled": the API's answers are never cached by default.
+CACHING_DISABLED_POLICY_ID = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+# The public name browsers call is edge.<domain>; api.<domain> is the origin's failover record.
+EDGE_SUBDOMAIN = "edge"
+
+CAREER_PATH = "/career/*"
+FAILOVER_METHODS = ["GET", "HEAD", "OPTIONS"]
+ALL_METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
+CACHED_METHODS = ["GET", "HEAD"]
+FAILOVER_STATUS_CODES = [500, 502, 503, 504]
+CORS_METHODS = ["GET", "HEAD", "OPTIONS", "POST"]
+CORS_EXPOSED_HEADERS = ["X-Data-Source", "X-Request-Id"]
+CORS_MAX_AGE_SECONDS = 600
+# The settings' wafRateLimit counts requests per IP over this window (WAF's default).
+WAF_RATE_WINDOW_SECONDS = 300
+HSTS_MAX_AGE_SECONDS = 2 * 365 * 24 * 3600
+# The longest CloudFront keeps a career the origin marked cacheable; the origin's own max-age
+# and stale-if-error decide within it.
+CAREER_MAX_TTL_SECONDS = 86400
+# Static answers are kept briefly so a recovered origin is back within a minute.
+STATIC_CACHE_CONTROL = "public, max-age=60, stale-if-error=86400"
+SOC_CODE = re.compile(r"^\d{2}-\d{4}\.\d{2}$")
+STATIC_CAREERS = (
+    Path(__file__).resolve().parent.parent / "functions" / "vetroi_api" / "static" / "careers.json"
+)
+
+
+def load_static_careers(path: Path = STATIC_CAREERS) -> dict[str, Any]:
+    """The bundled career bodies by O*NET-SOC code; empty when the file is not there."""
+    if not path.exists():
+        return {}
+    careers = json.loads(path.read_text())
+    if not isinstance(careers, dict):
+        raise ValueError(f"{path} must hold a JSON object of SOC code to career body")
+    bad = [code for code in careers if not SOC_CODE.match(code)]
+    if bad:
+        raise ValueError(f"{path}: not O*NET-SOC codes (NN-NNNN.NN): {', '.join(sorted(bad))}")
+    return careers
+
+
+@dataclass
+class ApiOrigin:
+    """An API endpoint CloudFront forwards to: a host name and the path of the stage on it."""
+
+    host: pulumi.Input[str]
+    path: pulumi.Input[str] = ""
+
+    @staticmethod
+    def from_invoke_url(invoke_url: pulumi.Input[str]) -> ApiOrigin:
+        """The origin of a stage's invoke URL, e.g. https://abc.execute-api.../prod."""
+        url = pulumi.Output.from_input(invoke_url)
+        return ApiOrigin(
+            host=url.apply(lambda u: urlparse(u).hostname or ""),
+            path=url.apply(lambda u: urlparse(u).path.rstrip("/")),
+        )
+
+
+def backup_api_from_stack(stack_name: str) -> ApiOrigin:
+    """The backup region's endpoint, read from the `apiUrl` export of the backup stack.
+
+    A bare stack name is qualified with this stack's organization and project, the form
+    every Pulumi backend accepts.
+    """
+    qualified = stack_name
+    if "/" not in stack_name:
+        qualified = f"{pulumi.get_organization()}/{pulumi.get_project()}/{stack_name}"
+    reference = pulumi.StackReference(f"{stack_name.replace('/', '-')}-stack", qualified)
+    return ApiOrigin.from_invoke_url(reference.require_output("apiUrl"))
+
+
+@dataclass
+class EdgeArgs:
+    # The origin of every request: api.<domain>, or the primary's endpoint without a domain.
+    api: ApiOrigin
+    cors_origins: Sequence[str]
+    allow_any_origin: bool
+    connection_timeout: int
+    connection_attempts: int
+    waf_rate_limit: int
+    log_retention_days: int
+    # Bucket region for the static data and the access logs.
+    region: str
+    # Career bodies by SOC code, stored at career/<socCode> in the static-fallback bucket.
+    careers: Mapping[str, Any] = field(default_factory=dict)
+    # Without a domain: the backup region's endpoint, tried before the static data.
+    backup_api: ApiOrigin | None = None
+    # With a domain: the public name edge.<domain>, its certificate and its alias records.
+    domain: str | None = None
+    hosted_zone_id: str | None = None
+
+
+class Edge(pulumi.ComponentResource):
+    """CloudFront, its WAF, policies, certificate and alias, and the static-fallback bucket."""
+
+    def __init__(
+        self, name: str, args: EdgeArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("vetroi:edge:Edge", name, None, opts)
+        if bool(args.domain) != bool(args.hosted_zone_id):
+            raise ValueError("domain and hosted_zone_id go together")
+        child = pulumi.ResourceOptions(parent=self)
+
+        # The static data is rebuilt from the repository, so its bucket may go with the stack;
+        # access logs are kept after it and expire on their own.
+        self.static_bucket = self._bucket(
+            f"{name}-static", args.region, expire_days=None, keep_on_delete=False
+        )
+        self.log_bucket = self._bucket(
+            f"{name}-logs", args.region, expire_days=args.log_retention_days, keep_on_delete=True
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-logs-policy",
+            bucket=self.log_bucket.id,
+            region=args.region,
+            policy=self.log_bucket.arn.apply(deny_insecure_transport),
+            opts=child,
+        )
+        # CloudFront's standard logs are written with an ACL, so the log bucket takes them.
+        log_ownership = aws.s3.BucketOwnershipControls(
+            f"{name}-logs-ownership",
+            bucket=self.log_bucket.id,
+            region=args.region,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerPreferred"),
+            opts=child,
+        )
+        self._static_objects(name, args)
+
+        self.origin_access = aws.cloudfront.OriginAccessControl(
+            f"{name}-static-access",
+            description="CloudFront reads the static-fallback bucket",
+            origin_access_control_origin_type="s3",
+            signing_behavior="always",
+            signing_protocol="sigv4",
+            opts=child,
+        )
+        self.web_acl = self._web_acl(name, args)
+        self.headers_policy = self._headers_policy(name, args)
+        self.origin_request_policy = aws.cloudfront.OriginRequestPolicy(
+            f"{name}-forward",
+            comment="Everything the viewer sent except Host, which API Gateway rejects",
+            headers_config=aws.cloudfront.OriginRequestPolicyHeadersConfigArgs(
+                header_behavior="allExcept",
+                headers=aws.cloudfront.OriginRequestPolicyHeadersConfigHeadersArgs(items=["Host"]),
+            ),
+            cookies_config=aws.cloudfront.OriginRequestPolicyCookiesConfigArgs(
+                cookie_behavior="all"
+            ),
+            query_strings_config=aws.cloudfront.OriginRequestPolicyQueryStringsConfigArgs(
+                query_string_behavior="all"
+            ),
+            opts=child,
+        )
+        self.career_cache_policy = aws.cloudfront.CachePolicy(
+            f"{name}-career-cache",
+            comment="Careers cached as the origin's Cache-Control says (stale-if-error too)",
+            # No Cache-Control, no caching: only the origin decides what may be kept.
+            min_ttl=0,
+            default_ttl=0,
+            max_ttl=CAREER_MAX_TTL_SECONDS,
+            parameters_in_cache_key_and_forwarded_to_origin={
+                # The path alone keys a career; the origin still gets every viewer header
+                # and query string through the origin request policy.
+                "cookies_config": {"cookie_behavior": "none"},
+                "headers_config": {"header_behavior": "none"},
+                "query_strings_config": {"query_string_behavior": "none"},
+                "enable_accept_encoding_brotli": True,
+                "enable_accept_encoding_gzip": True,
+            },
+            opts=child,
+        )
+
+        certificate = None
+        self.hostname: str | None = None
+        if args.domain and args.hosted_zone_id:
+            self.hostname = f"{EDGE_SUBDOMAIN}.{args.domain}"
+            cert = aws.acm.Certificate(
+                f"{name}-cert",
+                domain_name=self.hostname,
+                validation_method="DNS",
+                region=CLOUDFRONT_REGION,
+                tags={"Name": f"{self.hostname} CloudFront"},
+                opts=child,
+            )
+            certificate = validate_certificate(
+                name, cert, args.hosted_zone_id, CLOUDFRONT_REGION, self
+            )
+
+        # The static data is the last step: after the backup region's endpoint when there is
+        # one (through the fallback distribution), else straight after the API origin.
+        distributions: list[aws.cloudfront.Distribution] = []
+        self.fallback_distribution: aws.cloudfront.Distribution | None = None
+        second: aws.cloudfront.DistributionOriginArgs = self._static_origin()
+        if args.backup_api is not None:
+            self.fallback_distribution = self._distribution(
+                f"{name}-fallback",
+                args,
+                api=args.backup_api,
+                second=self._static_origin(),
+                default_methods=FAILOVER_METHODS,
+                log_prefix="edge-fallback/",
+                certificate=None,
+                depends_on=[log_ownership],
+            )
+            distributions.append(self.fallback_distribution)
+            second = self._custom_origin(
+                "fallback",
+                ApiOrigin(host=self.fallback_distribution.domain_name),
+                args,
+            )
+        self.distribution = self._distribution(
+            f"{name}-cdn",
+            args,
+            api=args.api,
+            second=second,
+            default_methods=ALL_METHODS,
+            log_prefix="edge/",
+            certificate=certificate,
+            depends_on=[log_ownership],
+        )
+        distributions.append(self.distribution)
+
+        aws.s3.BucketPolicy(
+            f"{name}-static-policy",
+            bucket=self.static_bucket.id,
+            region=args.region,
+            policy=pulumi.Output.all(self.static_bucket.arn, *[d.arn for d in distributions]).apply(
+                lambda arns: _static_bucket_policy(arns[0], arns[1:])
+            ),
+            opts=child,
+        )
+
+        if self.hostname and args.hosted_zone_id:
+            for record_type in ("A", "AAAA"):
+                aws.route53.Record(
+                    f"{name}-alias-{record_type.lower()}",
+                    zone_id=args.hosted_zone_id,
+                    name=self.hostname,
+                    type=record_type,
+                    aliases=[
+                        aws.route53.RecordAliasArgs(
+                            name=self.distribution.domain_name,
+                            zone_id=CLOUDFRONT_ZONE_ID,
+                            evaluate_target_health=False,
+                        )
+                    ],
+                    opts=child,
+                )
+        else:
+            pulumi.log.warn(
+                "No domain is set: CloudFront's origin is the primary region's own endpoint, so "
+                "POST requests cannot fail over to the backup region (CloudFront origin "
+                "failover retries GET, HEAD and OPTIONS only). Set domain and hostedZoneId for "
+                "DNS failover.",
+                resource=self.distribution,
+            )
+
+        self.url = (
+            pulumi.Output.from_input(f"https://{self.hostname}")
+            if self.hostname
+            else pulumi.Output.concat("https://", self.distribution.domain_name)
+        )
+        self.register_outputs(
+            {
+                "url": self.url,
+                "distributionId": self.distribution.id,
+                "staticBucket": self.static_bucket.bucket,
+                "webAclArn": self.web_acl.arn,
+            }
+        )
+
+    def _bucket(
+        self, name: str, region: str, expire_days: int | None, keep_on_delete: bool
+    ) -> aws.s3.Bucket:
+        """A private, encrypted, versioned bucket; its policy is set by the caller."""
+        child = pulumi.ResourceOptions(parent=self)
+        bucket = aws.s3.Bucket(
+            name,
+            region=region,
+            force_destroy=not keep_on_delete,
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=keep_on_delete),
+        )
+        aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access",
+            bucket=bucket.id,
+            region=region,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=bucket.id,
+            region=region,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
+                status="Enabled"
+            ),
+            opts=child,
+        )
+        # SSE-S3: origin access control reads SSE-KMS objects only with a key policy for it.
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption",
+            bucket=bucket.id,
+            region=region,
+            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
+            opts=child,
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle",
+            bucket=bucket.id,
+            region=region,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    expiration=(
+                        aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=expire_days)
+                        if expire_days
+                        else None
+                    ),
+                    noncurrent_version_expiration=(
+                        aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                            noncurrent_days=30
+                        )
+                    ),
+                )
+            ],
+            opts=child,
+        )
+        return bucket
+
+    def _static_objects(self, name: str, args: EdgeArgs) -> None:
+        """One object per career at career/<socCode>, the path GET /career/{socCode} uses."""
+        if not args.careers:
+            pulumi.log.warn(
+                "No bundled career data (functions/vetroi_api/static/careers.json): the "
+                "static-fallback bucket is empty, so GET /career/* has no last-resort answer.",
+                resource=self.static_bucket,
+            )
+            return
+        for code, body in sorted(args.careers.items()):
+            aws.s3.BucketObjectv2(
+                f"{name}-career-{code}",
+                bucket=self.static_bucket.id,
+                key=f"career/{code}",
+                region=args.region,
+                content=json.dumps(body),
+                content_type="application/json",
+                cache_control=STATIC_CACHE_CONTROL,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+    def _web_acl(self, name: str, args: EdgeArgs) -> aws.wafv2.WebAcl:
+        """Per-IP rate limit first (cheapest), then AWS's common rule set, in us-east-1."""
+
+        def visibility(metric: str) -> aws.wafv2.WebAclVisibilityConfigArgsDict:
+            return {
+                "cloudwatch_metrics_enabled": True,
+                "metric_name": metric,
+                "sampled_requests_enabled": True,
+            }
+
+        return aws.wafv2.WebAcl(
+            f"{name}-waf",
+            region=CLOUDFRONT_REGION,
+            scope="CLOUDFRONT",
+            description="VetROI edge: per-IP rate limit and AWS common rules",
+            default_action={"allow": {}},
+            rules=[
+                {
+                    "name": "per-ip-rate-limit",
+                    "priority": 0,
+                    "action": {"block": {}},
+                    "statement": {
+                        "rate_based_statement": {
+                            "limit": args.waf_rate_limit,
+                            "aggregate_key_type": "IP",
+                            "evaluation_window_sec": WAF_RATE_WINDOW_SECONDS,
+                        }
+                    },
+                    "visibility_config": visibility("vetroi-per-ip-rate-limit"),
+                },
+                {
+                    "name": "aws-common-rules",
+                    "priority": 1,
+                    "override_action": {"none": {}},
+                    "statement": {
+                        "managed_rule_group_statement": {
+                            "vendor_name": "AWS",
+                            "name": "AWSManagedRulesCommonRuleSet",
+                        }
+                    },
+                    "visibility_config": visibility("vetroi-aws-common-rules"),
+                },
+            ],
+            visibility_config=visibility("vetroi-edge"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _headers_policy(self, name: str, args: EdgeArgs) -> aws.cloudfront.ResponseHeadersPolicy:
+        origins = ["*"] if args.allow_any_origin else list(args.cors_origins)
+        if not origins:
+            raise ValueError("the edge's CORS policy needs at least one origin, or any origin")
+        return aws.cloudfront.ResponseHeadersPolicy(
+            f"{name}-headers",
+            comment="CORS from the stack settings and security headers, over the origin's",
+            cors_config={
+                "access_control_allow_credentials": False,
+                "access_control_allow_origins": {"items": origins},
+                "access_control_allow_methods": {"items": CORS_METHODS},
+                "access_control_allow_headers": {"items": CORS_HEADERS.split(",")},
+                "access_control_expose_headers": {"items": CORS_EXPOSED_HEADERS},
+                "access_control_max_age_sec": CORS_MAX_AGE_SECONDS,
+                "origin_override": True,
+            },
+            security_headers_config={
+                "strict_transport_security": {
+                    "access_control_max_age_sec": HSTS_MAX_AGE_SECONDS,
+                    "include_subdomains": True,
+                    "preload": False,
+                    "override": True,
+                },
+                "content_type_options": {"override": True},
+                "frame_options": {"frame_option": "DENY", "override": True},
+                "referrer_policy": {"referrer_policy": "no-referrer", "override": True},
+                # The API answers JSON only: nothing in it may load or frame anything.
+                "content_security_policy": {
+                    "content_security_policy": "default-src 'none'; frame-ancestors 'none'",
+                    "override": True,
+                },
+                # The legacy XSS auditor is switched off, as current browsers advise.
+                "xss_protection": {"protection": False, "override": True},
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _custom_origin(
+        self, origin_id: str, origin: ApiOrigin, args: EdgeArgs
+    ) -> aws.cloudfront.DistributionOriginArgs:
+        return aws.cloudfront.DistributionOriginArgs(
+            origin_id=origin_id,
+            domain_name=origin.host,
+            origin_path=origin.path,
+            # Short, so a dead origin is given up on quickly (the GET budget).
+            connection_timeout=args.connection_timeout,
+            connection_attempts=args.connection_attempts,
+            custom_origin_config=aws.cloudfront.DistributionOriginCustomOriginConfigArgs(
+                http_port=80,
+                https_port=443,
+                origin_protocol_policy="https-only",
+                origin_ssl_protocols=["TLSv1.2"],
+            ),
+        )
+
+    def _static_origin(self) -> aws.cloudfront.DistributionOriginArgs:
+        return aws.cloudfront.DistributionOriginArgs(
+            origin_id="static",
+            domain_name=self.static_bucket.bucket_regional_domain_name,
+            origin_access_control_id=self.origin_access.id,
+        )
+
+    def _distribution(
+        self,
+        name: str,
+        args: EdgeArgs,
+        *,
+        api: ApiOrigin,
+        second: aws.cloudfront.DistributionOriginArgs,
+        default_methods: list[str],
+        log_prefix: str,
+        certificate: aws.acm.CertificateValidation | None,
+        depends_on: list[pulumi.Resource],
+    ) -> aws.cloudfront.Distribution:
+        """A distribution whose GET /career/* fails over from `api` to `second`."""
+        common: dict[str, Any] = {
+            "viewer_protocol_policy": "redirect-to-https",
+            "origin_request_policy_id": self.origin_request_policy.id,
+            "response_headers_policy_id": self.headers_policy.id,
+            "compress": True,
+        }
+        if certificate is not None:
+            viewer_certificate = aws.cloudfront.DistributionViewerCertificateArgs(
+                acm_certificate_arn=certificate.certificate_arn,
+                ssl_support_method="sni-only",
+                minimum_protocol_version="TLSv1.2_2021",
+            )
+        else:
+            viewer_certificate = aws.cloudfront.DistributionViewerCertificateArgs(
+                cloudfront_default_certificate=True
+            )
+        return aws.cloudfront.Distribution(
+            name,
+            enabled=True,
+            comment=f"VetROI {name}",
+            aliases=[self.hostname] if certificate is not None and self.hostname else None,
+            is_ipv6_enabled=True,
+            http_version="http2and3",
+            price_class="PriceClass_100",
+            web_acl_id=self.web_acl.arn,
+            origins=[self._custom_origin("api", api, args), second],
+            origin_groups=[
+                aws.cloudfront.DistributionOriginGroupArgs(
+                    origin_id="career-failover",
+                    failover_criteria=aws.cloudfront.DistributionOriginGroupFailoverCriteriaArgs(
+                        status_codes=FAILOVER_STATUS_CODES
+                    ),
+                    members=[
+                        aws.cloudfront.DistributionOriginGroupMemberArgs(origin_id="api"),
+                        aws.cloudfront.DistributionOriginGroupMemberArgs(
+                            origin_id=second.origin_id
+                        ),
+                    ],
+                )
+            ],
+            default_cache_behavior=aws.cloudfront.DistributionDefaultCacheBehaviorArgs(
+                target_origin_id="api",
+                allowed_methods=default_methods,
+                cached_methods=CACHED_METHODS,
+                cache_policy_id=CACHING_DISABLED_POLICY_ID,
+                **common,
+            ),
+            ordered_cache_behaviors=[
+                aws.cloudfront.DistributionOrderedCacheBehaviorArgs(
+                    path_pattern=CAREER_PATH,
+                    target_origin_id="career-failover",
+                    # Origin failover retries these methods only; a group on any other
+                    # behaviour is rejected by CloudFront.
+                    allowed_methods=FAILOVER_METHODS,
+                    cached_methods=CACHED_METHODS,
+                    cache_policy_id=self.career_cache_policy.id,
+                    **common,
+                )
+            ],
+            restrictions=aws.cloudfront.DistributionRestrictionsArgs(
+                geo_restriction=aws.cloudfront.DistributionRestrictionsGeoRestrictionArgs(
+                    restriction_type="none"
+                )
+            ),
+            viewer_certificate=viewer_certificate,
+            logging_config=aws.cloudfront.DistributionLoggingConfigArgs(
+                bucket=self.log_bucket.bucket_domain_name,
+                prefix=log_prefix,
+                include_cookies=False,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        )
+
+
+def _static_bucket_policy(bucket_arn: str, distribution_arns: Sequence[str]) -> str:
+    """Refuse plain HTTP; let only these distributions read objects, through OAC."""
+    policy = json.loads(deny_insecure_transport(bucket_arn))
+    policy["Statement"].append(
+        {
+            "Sid": "CloudFrontReadsStaticFallback",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudfront.amazonaws.com"},
+            "Action": "s3:GetObject",
+            "Resource": f"{bucket_arn}/*",
+            "Condition": {"StringEquals": {"AWS:SourceArn": list(distribution_arns)}},
+        }
+    )
+    return json.dumps(policy)
