@@ -126,13 +126,6 @@ def stack_rule(
     return register
 
 
-def by_name(name: str) -> Rule:
-    for rule in RULES:
-        if rule.name == name:
-            return rule
-    raise KeyError(f"no rule named {name!r}")
-
-
 # ---------------------------------------------------------------------------------------------
 # Functions
 
@@ -148,8 +141,9 @@ def _no_layers(fn: Resource, _: Context) -> Iterator[str]:
     layers = as_list(fn.get("layers"))
     if layers:
         yield (
-            f"{fn.label()} uses layers {layers}: a layer can change or vanish under a "
-            "published version. Remove `layers` and ship the dependency in the zip."
+            f"{fn.label()} uses layers {layers}: a layer is built, versioned and deleted "
+            "apart from the code that imports it. Remove `layers` and ship the dependency in "
+            "the zip."
         )
 
 
