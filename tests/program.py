@@ -232,7 +232,15 @@ def run_stack(
     pulumi.runtime.set_all_config(as_strings, secret_keys=[k for k in (secrets or {})])
     # Each run gets a fresh root stack: set_mocks creates one when none is active.
     runtime_settings.ROOT.set(None)
-    mocks.set_mocks(mock, project="vetroi", stack=stack, preview=preview, logger=logger)
+    # "organization" is what the CLI reports with a self-managed backend.
+    mocks.set_mocks(
+        mock,
+        project="vetroi",
+        stack=stack,
+        preview=preview,
+        logger=logger,
+        organization="organization",
+    )
     try:
         _sync_await(run_pulumi_func(program))
         root = runtime_settings.get_root_resource()
