@@ -155,6 +155,18 @@ class Environment:
                         )
                     await asyncio.sleep(0.05)
 
+    async def region_state(self, role: str) -> dict[str, Any]:
+        """The region's control state now (breaker, cold starts); empty if it cannot answer."""
+        region = self.regions[role]
+        timeout = aiohttp.ClientTimeout(total=1.0)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                async with session.get(region.control_url) as response:
+                    region.state = await response.json()
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            region.state = {}
+        return region.state
+
     async def _watch_regions(self) -> None:
         """Read each region's control state (breaker, cold starts) once per health interval."""
         timeout = aiohttp.ClientTimeout(total=min(0.5, self.config.health_interval))
