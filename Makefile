@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test lint typecheck unit plan demo clean
+.PHONY: test lint typecheck unit plan demo drill browser clean
 
 # The virtual environment is rebuilt whenever a requirements file changes.
 $(STAMP): requirements-dev.txt functions/requirements.txt
@@ -22,8 +22,21 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) browser
 	$(BIN)/pytest
+
+# Debian's Chromium and ChromeDriver for the browser tests, installed only when missing.
+browser:
+	@command -v chromium >/dev/null || (apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver)
+
+# The whole platform locally, offline, on http://127.0.0.1:8000 (VETROI_PORT) until Ctrl-C.
+demo: $(STAMP)
+	$(BIN)/python -m localdemo
+
+# The fault matrix against a fresh local environment, printed as a table.
+drill: $(STAMP)
+	$(BIN)/python -m localdemo.drill
 
 # What both stacks would create, and every policy rule's verdict; fails on a broken rule.
 plan: $(STAMP)
