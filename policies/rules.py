@@ -203,8 +203,15 @@ def _retention(group: Resource, _: Context) -> Iterator[str]:
 def _function_log_group(stack: Stack, _: Context) -> Iterator[Finding]:
     groups = {(g.get("name"), g.region) for g in stack.of(LOG_GROUP)}
     for fn in stack.of(FUNCTION):
-        group = fn.get("loggingConfig.logGroup") or f"/aws/lambda/{known(fn.get('name'), 'name')}"
-        if (group, fn.region) not in groups:
+        name = fn.get("name")
+        group = fn.get("loggingConfig.logGroup") or (f"/aws/lambda/{name}" if name else None)
+        if group is None:
+            yield Finding(
+                f"{fn.label()} has neither a name nor loggingConfig.logGroup, so its log group "
+                "cannot be known: set loggingConfig.logGroup to the group the stack declares.",
+                fn,
+            )
+        elif (group, fn.region) not in groups:
             yield Finding(
                 f"{fn.label()} writes to log group {group!r}, which this stack does not declare "
                 f"in {fn.region}: Lambda would create it without retention. Declare it.",
@@ -265,8 +272,11 @@ def _alias_invoked(stack: Stack, _: Context) -> Iterator[Finding]:
     for permission in stack.of(PERMISSION):
         if permission.get("principal") != "apigateway.amazonaws.com":
             continue
-        function = known(permission.get("function"), "function")
-        qualifier = permission.get("qualifier") or _qualifier(str(function))
+        qualifier = permission.get("qualifier")
+        function = None
+        if not qualifier:
+            function = known(permission.get("function"), "function")
+            qualifier = _qualifier(str(function))
         if not qualifier or qualifier == "$LATEST":
             yield Finding(
                 f"{permission.label()} lets API Gateway invoke the unqualified function "
@@ -1032,13 +1042,16 @@ def _arn_region(arn: str) -> str | None:
     [METRIC_ALARM],
 )
 def _alarm_action(alarm: Resource, _: Context) -> Iterator[str]:
-    actions = [known(a, "alarmActions") for a in as_list(alarm.get("alarmActions"))]
+    # A topic created in the same preview has no ARN yet: it still counts as an action.
+    actions = as_list(lookup(alarm.props, "alarmActions", strict=False))
     if alarm.get("actionsEnabled") is False:
         yield f"{alarm.label()} has actionsEnabled = false: nobody would be told. Enable it."
     if not actions:
         yield f"{alarm.label()} has no alarmActions: set the region's alert topic."
     for action in actions:
-        region = _arn_region(str(action))
+        if not isinstance(action, str):
+            continue
+        region = _arn_region(action)
         if action.startswith("arn:aws:sns:") and alarm.region and region != alarm.region:
             yield (
                 f"{alarm.label()} notifies {action} in {region}: CloudWatch only notifies "

@@ -439,6 +439,9 @@ BREAKS: dict[str, dict[str, Edit]] = {
         "no group": remove("recommend-logs"),
         "other group": change("recommend-function", {"loggingConfig.logGroup": "/elsewhere"}),
         "other region": change("recommend-logs", region=OTHER),
+        "neither name nor logging config": change(
+            "recommend-function", drop=("name", "loggingConfig")
+        ),
     },
     "lambda-alias-invoked": {
         "unqualified uri": change("recommend-integration", {"uri": API_URI.replace(":live/", "/")}),
@@ -934,6 +937,19 @@ def test_pack_reports_unknown_values_as_not_checked(
     assert "can't be known during preview" in diagnostic.message
     assert diagnostic.enforcementLevel == analyzer_pb2.ADVISORY
     assert [n.policy_name for n in env_response.not_applicable] == ["lambda-no-plain-secrets"]
+
+
+def test_pack_counts_a_topic_not_created_yet_as_an_action(
+    analyzer: analyzer_pb2_grpc.AnalyzerStub,
+) -> None:
+    """An alarm whose new topic has no ARN during the preview still has its action."""
+    alarm = named(healthy(), "api-5xx")
+
+    with_unknown = analyzer.Analyze(request(alarm, alarmActions=[UNKNOWN_STRING_VALUE]))
+    without = analyzer.Analyze(request(alarm, alarmActions=[]))
+
+    assert list(with_unknown.diagnostics) == []
+    assert [d.policyName for d in without.diagnostics] == ["alarm-has-action"]
 
 
 def test_pack_takes_the_replica_region_from_its_config(
