@@ -79,8 +79,9 @@ STATIC_CAREERS = (
 )
 
 
-def load_static_careers(path: Path = STATIC_CAREERS) -> dict[str, Any]:
+def load_static_careers(path: Path | None = None) -> dict[str, Any]:
     """The bundled career bodies by O*NET-SOC code; empty when the file is not there."""
+    path = path or STATIC_CAREERS
     if not path.exists():
         return {}
     careers = json.loads(path.read_text())
