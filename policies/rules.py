@@ -1012,15 +1012,17 @@ def _budget(stack: Stack, context: Context) -> Iterator[Finding]:
                 f"{record.label()} fails over in {budget} s at worst ({slowest.label()} every "
                 f"{slowest.get('requestInterval') or DEFAULT_INTERVAL:g} s x "
                 f"{slowest.get('failureThreshold') or DEFAULT_THRESHOLD:g} failures + TTL), "
-                f"over the {limit:g} s budget.",
+                f"over the {limit:g} s budget (vetroi:failoverBudgetLimit).",
                 record,
             )
     for key in BUDGET_EXPORTS:
         exported: Any = stack.outputs.get(key)
         if _positive(exported) and float(exported) > limit:
             yield Finding(
-                f"the stack exports {key} = {exported} s, over the {limit:g} s budget: lower "
-                "the health-check interval, threshold or record TTL."
+                f"the stack exports {key} = {exported:g} s, over the {limit:g} s budget "
+                "(vetroi:failoverBudgetLimit): lower healthCheckInterval, "
+                "healthCheckFailureThreshold or failoverRecordTtl, or raise the limit in the "
+                "stack's settings if that figure is accepted."
             )
 
 
