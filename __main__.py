@@ -5,11 +5,14 @@
 - the functions behind it, each zip carrying every dependency, invoked through alias `live`;
 - the O*NET credentials in Secrets Manager;
 - with a domain, the custom domain api.<domain> with its certificate, a health check on the
-  region's own /health, and its half (PRIMARY or SECONDARY) of the api.<domain> failover record.
+  region's own /health, and its half (PRIMARY or SECONDARY) of the api.<domain> failover record;
+- alert topics (its region and us-east-1), alarms, a dashboard, a scheduled synthetic check and
+  a warm-up schedule; the change freeze before a demo stops `pulumi up` before any of it.
 The prod stack also owns the data that outlives stacks: the DynamoDB global table with its
 replica in the backup region, and the DD-214 upload and O*NET cache buckets. It also owns the
 edge: CloudFront with its WAF and certificate in us-east-1, the CORS response-headers policy and
-the static-fallback bucket.
+the static-fallback bucket, and the table's AWS Backup plan (copies go to a vault the backup
+stack owns).
 """
 
 from pathlib import Path
@@ -17,18 +20,21 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from components import packaging
+from components import freeze, packaging
 from components import settings as stack_settings
 from components.access import DataLocations, route_permissions
 from components.api import RegionalApi, RegionalApiArgs
 from components.data import GlobalData, GlobalDataArgs, bucket_names
 from components.frontdoor import front_door
+from components.operations import operations
 from components.secrets import OnetCredentials, OnetCredentialsArgs
 
 ROOT = Path(__file__).resolve().parent
 FUNCTIONS = ROOT / "functions"
 
 settings = stack_settings.load()
+# Before any resource: an update stopped half-way would delete what was not declared yet.
+change_freeze = freeze.enforce(settings)
 account_id = aws.get_caller_identity_output().account_id
 upload_bucket, cache_bucket = bucket_names(account_id, settings.primary_region)
 upload_bucket = pulumi.Output.from_input(settings.upload_bucket_name or upload_bucket)
@@ -111,6 +117,14 @@ front = front_door(
     invoke_url=api.invoke_url,
 )
 
+ops = operations(
+    settings,
+    api=api,
+    package=package,
+    front=front,
+    table_arn=data.table_arn if settings.is_primary else None,
+)
+
 pulumi.export("role", settings.role)
 pulumi.export("region", settings.region)
 pulumi.export("apiUrl", api.invoke_url)
@@ -121,6 +135,10 @@ pulumi.export("cacheBucket", cache_bucket)
 pulumi.export("functionNames", {route: f.function.name for route, f in api.functions.items()})
 pulumi.export("aliasArns", {route: f.alias.arn for route, f in api.functions.items()})
 pulumi.export("packageHash", package.sha256_b64)
+pulumi.export("corsOrigins", list(settings.cors_origins))
+pulumi.export("changeFreeze", change_freeze.as_output() if change_freeze else None)
+pulumi.export("alertTopicArn", ops.monitoring.topic.arn)
+pulumi.export("dashboardName", ops.monitoring.dashboard.dashboard_name)
 pulumi.export("postFailoverBudgetSeconds", front.budget.post_seconds)
 pulumi.export("getFallbackBudgetSeconds", front.budget.get_seconds)
 if front.failover is not None:

@@ -351,8 +351,9 @@ class GlobalMonitoring(pulumi.ComponentResource):
             alarms.add(
                 "failover-switch",
                 "Traffic to api.<domain> has left the primary region: its probe fails or the "
-                "failover was forced. If forced, `python -m ops failback` returns it once "
-                "`python -m ops probe` passes against the primary.",
+                "failover was forced. If forced, run `python -m ops failback` once "
+                "`python -m ops probe` passes against the primary; otherwise read the primary's "
+                "probe alarm.",
                 dimensions={"HealthCheckId": args.switch_health_check_id},
                 **health,
             )

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.api import RegionalApi
 from components.backup import CopyVault, CopyVaultArgs, TableBackup, TableBackupArgs, copy_vault_arn
 from components.edge import EDGE_SUBDOMAIN
+from components.frontdoor import FrontDoor
 from components.monitoring import (
     Alerting,
     GlobalMonitoring,
@@ -43,19 +45,46 @@ class Operations:
 def operations(
     settings: Settings,
     *,
+    api: RegionalApi,
+    package: Package,
+    front: FrontDoor,
+    table_arn: pulumi.Input[str] | None = None,
+) -> Operations:
+    """Declare this stack's operations resources; `table_arn` in the stack owning the table."""
+    edge, failover = front.edge, front.failover
+    return _declare(
+        settings,
+        api_name=api.rest_api.name,
+        stage_name=api.stage_name,
+        invoke_url=api.invoke_url,
+        function_names={route: f.function.name for route, f in api.functions.items()},
+        alias_arns={route: f.alias.arn for route, f in api.functions.items()},
+        package=package,
+        table_arn=table_arn,
+        public_url=edge.url if edge is not None else None,
+        probe_health_check_id=failover.probe.id if failover is not None else None,
+        switch_health_check_id=(
+            failover.switch.id if failover is not None and failover.switch is not None else None
+        ),
+        distribution_id=edge.distribution.id if edge is not None else None,
+    )
+
+
+def _declare(
+    settings: Settings,
+    *,
     api_name: pulumi.Input[str],
     stage_name: pulumi.Input[str],
     invoke_url: pulumi.Input[str],
     function_names: Mapping[str, pulumi.Input[str]],
     alias_arns: Mapping[str, pulumi.Input[str]],
     package: Package,
-    table_arn: pulumi.Input[str] | None = None,
-    public_url: pulumi.Input[str] | None = None,
-    probe_health_check_id: pulumi.Input[str] | None = None,
-    switch_health_check_id: pulumi.Input[str] | None = None,
-    distribution_id: pulumi.Input[str] | None = None,
+    table_arn: pulumi.Input[str] | None,
+    public_url: pulumi.Input[str] | None,
+    probe_health_check_id: pulumi.Input[str] | None,
+    switch_health_check_id: pulumi.Input[str] | None,
+    distribution_id: pulumi.Input[str] | None,
 ) -> Operations:
-    """Declare this stack's operations resources; `table_arn` in the stack owning the table."""
     name = f"vetroi-{settings.stack}"
     alerting = Alerting(
         emails=settings.alert_emails, https_endpoints=settings.alert_https_endpoints
