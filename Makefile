@@ -42,7 +42,7 @@ drill: $(STAMP)
 plan: $(STAMP)
 	$(BIN)/python -m policies.plan
 
-test: lint typecheck unit plan
+test: lint typecheck plan unit
 
 clean:
 	rm -rf $(VENV) .build .pytest_cache .mypy_cache .ruff_cache
