@@ -21,7 +21,8 @@ Known limitations:
   none, so the alias points at the new version and a warning says the canary did not apply.
   A function that exists without its alias (a first deployment that failed half-way) makes the
   alias lookup fail the deployment: deploy once with `canary_weight` 0 to create the alias.
-- Finding whether the function exists lists the region's functions (one paginated call).
+- To learn whether the function exists, each function with a canary lists the functions of its
+  region (one paginated Lambda call per function per `up`).
 - A canary only ever compares two versions: a second code change during a canary replaces the
   first canary version, and the stable version stays the one `live` pointed at before.
 """
