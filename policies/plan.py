@@ -1,9 +1,10 @@
 """`make plan`: what each stack would create, and every rule's verdict, without AWS or the CLI.
 
 Runs the program under Pulumi's mock runtime (tests/program.py) for the prod and backup stacks
-with their real settings, and for prod without a domain (the development shape), then prints per
-stack a table of the resources (type, name, region, the properties that matter) and the verdict
-of every rule in `policies.rules`. Exits 1 when a rule is broken, 2 when a stack fails to run.
+with their real settings, for prod with the monolith function layout, and for prod without a
+domain (the development shape). For each it prints a table of the resources (type, name, region,
+the properties that matter) and the verdict of every rule in `policies.rules`. Exits 1 when a
+rule is broken, 2 when a stack fails to run.
 
     python -m policies.plan            # every variant
     python -m policies.plan backup     # one variant, by name
@@ -57,6 +58,8 @@ NO_DOMAIN_WAIVERS = {
 VARIANTS = (
     Variant("prod", "prod"),
     Variant("backup", "backup"),
+    # The other function layout the settings offer: one function serves every route.
+    Variant("prod-monolith", "prod", overrides={"vetroi:functionLayout": "monolith"}),
     Variant(
         "prod-no-domain",
         "prod",
