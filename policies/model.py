@@ -139,14 +139,10 @@ class Stack:
     def referring(self, target: Resource, types: Iterable[str], prop: str) -> list[Resource]:
         """The resources of `types` whose `prop` names `target` (by id, name or ARN)."""
         refs = target.refs()
-        return [r for r in self.of(*types) if _ref_value(r, prop) in refs]
+        return [r for r in self.of(*types) if r.get(prop) in refs]
 
     def __iter__(self) -> Iterator[Resource]:
         return iter(self.resources)
-
-
-def _ref_value(resource: Resource, prop: str) -> Any:
-    return resource.get(prop)
 
 
 @dataclass(frozen=True)
