@@ -12,7 +12,8 @@ Builds are cached by content under `out_dir/packages/<key>.zip`. The key hashes 
 (path and bytes), the requirements file, the platform, the Python version and `BUILDER_VERSION`;
 a hit hashes only the sources and never runs pip. Two processes building the same key at once
 take turns on a lock file and the loser returns the winner's zip; files are written to a temporary
-name and renamed into place, so a reader never sees half a zip.
+name and renamed into place, so a reader never sees half a zip. After each build the cache keeps
+the `CACHE_ENTRIES` packages most recently built or used and deletes the rest.
 
 No Pulumi import here: the local demo, the tests and the benchmark use it as plain Python.
 
@@ -50,6 +51,10 @@ BUILDER_VERSION = "1"
 # and these functions have none).
 MAX_ZIP_BYTES = 50 * 1024 * 1024
 MAX_UNPACKED_BYTES = 250 * 1024 * 1024
+
+# Packages kept in the cache: enough for both architectures, the host build and a few recent
+# versions of the code to switch back to without a rebuild.
+CACHE_ENTRIES = 12
 
 LAMBDA_PLATFORMS = ("manylinux2014_aarch64", "manylinux2014_x86_64")
 HOST = "host"
@@ -206,12 +211,27 @@ def _cached(cache: Path, key: str) -> Package | None:
     try:
         recorded = json.loads(meta.read_text())
         size = archive.stat().st_size
-    except (OSError, ValueError):
+        if recorded.get("size") != size:
+            return None  # a zip that was changed or cut short after it was recorded
+        package = Package(**{**recorded, "path": archive})
+        # The newest use decides what pruning keeps, so a package in use is never pruned.
+        os.utime(archive)
+    except (OSError, ValueError, TypeError):
         return None
-    if recorded.get("size") != size:
-        return None  # a zip that was changed or cut short after it was recorded
-    recorded["path"] = archive
-    return Package(**recorded)
+    return package
+
+
+def _prune(cache: Path, keep: int) -> None:
+    """Delete all but the `keep` most recently built or used packages."""
+    used = {}
+    for archive in cache.glob("*.zip"):
+        with contextlib.suppress(OSError):  # another process pruned it first
+            used[archive] = archive.stat().st_mtime
+    for archive in sorted(used, key=used.__getitem__, reverse=True)[keep:]:
+        # The record first: without it the entry is a miss, never a half-deleted hit. Lock files
+        # stay, since another process may be waiting on one.
+        archive.with_suffix(".json").unlink(missing_ok=True)
+        archive.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -275,6 +295,7 @@ def _build(
         os.replace(partial, package.path)
         record = {k: v for k, v in asdict(package).items() if k != "path"}
         _write_atomically(cache / f"{key}.json", json.dumps(record, indent=2, sort_keys=True))
+    _prune(cache, CACHE_ENTRIES)
     return package
 
 

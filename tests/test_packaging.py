@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -399,3 +400,50 @@ def test_unknown_platform_is_refused(small_source: tuple[Path, Path]) -> None:
 
     with pytest.raises(PackageError, match="unknown platform 'win_amd64'"):
         build_package(source, requirements, platform="win_amd64", python_version="3.12")
+
+
+def test_cache_keeps_the_most_recently_used_packages(
+    small_source: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past CACHE_ENTRIES packages the least recently used go; one in use stays."""
+    source, requirements = small_source
+    out = tmp_path / "out"
+    monkeypatch.setattr(packaging, "CACHE_ENTRIES", 2)
+    module = source / "app" / "__init__.py"
+
+    def build(version: int) -> Package:
+        module.write_text(f"VERSION = {version}\n")
+        return build_package(
+            source, requirements, platform="host", python_version=None, out_dir=out
+        )
+
+    first = build(1)
+    second = build(2)
+    os.utime(second.path, (1, 1))  # used long ago
+    os.utime(first.path, (2, 2))
+    assert build(1) == first  # a hit makes it the most recently used
+    third = build(3)
+
+    kept = sorted(p.name for p in (out / "packages").glob("*.zip"))
+    assert kept == sorted([first.path.name, third.path.name])
+    assert not second.path.with_suffix(".json").exists()
+
+
+def test_pip_failure_names_the_package_and_shows_pips_error(
+    small_source: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A requirement pip cannot install fails the build with pip's own message."""
+    source, _ = small_source
+    requirements = tmp_path / "broken.txt"
+    requirements.write_text("./no-such-wheel-1.0-py3-none-any.whl\n")
+
+    with pytest.raises(PackageError) as raised:
+        build_package(
+            source, requirements, platform="host", python_version=None, out_dir=tmp_path / "o",
+            name="app-fn",
+        )  # fmt: skip
+
+    message = str(raised.value)
+    assert "function package 'app-fn': pip could not install" in message
+    assert "no-such-wheel" in message
+    assert list((tmp_path / "o" / "packages").glob("*.zip")) == []
