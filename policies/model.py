@@ -139,7 +139,7 @@ class Stack:
     def referring(self, target: Resource, types: Iterable[str], prop: str) -> list[Resource]:
         """The resources of `types` whose `prop` names `target` (by id, name or ARN)."""
         refs = target.refs()
-        return [r for r in self.of(*types) if r.get(prop) in refs]
+        return [r for r in self.of(*types) if isinstance(r.get(prop), str) and r.get(prop) in refs]
 
     def __iter__(self) -> Iterator[Resource]:
         return iter(self.resources)

@@ -800,6 +800,8 @@ def _edge_region(resource: Resource, _: Context) -> Iterator[str]:
 
 
 def _policy_by_id(stack: Stack, policy_id: Any, policy_type: str) -> Resource | None:
+    if not isinstance(policy_id, str):
+        return None
     for policy in stack.of(policy_type):
         if policy_id in policy.refs():
             return policy
