@@ -8,6 +8,10 @@ What the CLI sends differs from the offline run in ways the rules must respect:
 - during a preview, values that depend on resources not yet created (ids, ARNs) are unknown; a
   rule that needs one is reported by the SDK as not run ("can't be known during preview");
 - a resource's region is its `region` property, or its provider's region.
+- the stack's exports (the failover budget) are read from the root `pulumi:pulumi:Stack`
+  resource's properties; this assumes the CLI includes that resource, with its outputs, in the
+  stack it analyses, which has not been tried against a real CLI here. The budget rule also
+  recomputes the budget from the health checks and records, which the CLI always sends.
 
 The stack's settings reach the rules through the policy config (`pulumi preview
 --policy-pack-config`) or, failing that, the stack config when the CLI passes it to the pack.
