@@ -1,8 +1,9 @@
 """Reads through the DynamoDB cache, with a fallback for every failure.
 
 `lookup` answers from, in order: a fresh cache entry; O*NET (storing its answer); the cache
-entry even if it is no longer fresh; the bundled static data; else `DataUnavailable` (a 503).
-Each answer says which source it came from.
+entry even if it is no longer fresh; the bundled static data. When none can answer it raises
+`NotFound` if O*NET said so (or is not configured, so nothing could know more), else
+`DataUnavailable` (a 503). Each answer says which source it came from.
 
 Items: `pk = "onet#<path>"`, `sk = "v1"`, `body` (O*NET's JSON as a string, so DynamoDB's
 number type never alters it), `freshUntil` (epoch seconds) and the table's TTL attribute
@@ -141,6 +142,8 @@ def lookup(
     bundled = static()
     if bundled is not None:
         return Lookup(bundled, Source.STATIC)
-    if not_found:
+    if not_found or fetch is None:
+        # Without O*NET, the cache and the static data are all there is to know: a miss in
+        # both means the thing is unknown, not that a source is down.
         raise NotFound(path)
     raise DataUnavailable(path)

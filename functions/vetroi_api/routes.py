@@ -194,7 +194,7 @@ def _crosswalk(ctx: Context, branch: str, code: str) -> Lookup:
     try:
         return lookup(ctx.app.cache, path, fetch, lambda: static.military_code(branch, code))
     except NotFound:
-        return Lookup({}, Source.ONET)
+        return Lookup({}, Source.ONET if onet is not None else Source.STATIC)
     except DataUnavailable:
         raise ApiError(
             503,

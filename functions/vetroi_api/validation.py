@@ -107,7 +107,9 @@ def recommend_input(body: Any) -> RecommendInput:
             problems["code"] = "expected a military occupation code of at most 8 characters"
 
     education = body.get("educationLevel")
-    if education is not None and education not in EDUCATION_LEVELS:
+    if education is not None and (
+        not isinstance(education, str) or education not in EDUCATION_LEVELS
+    ):
         problems["educationLevel"] = "expected one of " + ", ".join(EDUCATION_LEVELS)
         education = None
 

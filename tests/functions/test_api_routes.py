@@ -61,13 +61,12 @@ def test_career_bad_code(aws: Any, kind: str, code: str) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_career_unknown_code_no_data(aws: Any, kind: str) -> None:
-    """A well-formed code nobody can answer for is a 503 with Retry-After, never a 500."""
+    """Without O*NET, a code the static data does not know is a 404."""
     event = make_event(kind, "GET", "/career/99-9999.99", path_params={"socCode": "99-9999.99"})
     response = call(handlers.career_handler, event)
 
-    assert response.status == 503, response
-    assert response.body["error"]["code"] == "data_unavailable"
-    assert response.headers["Retry-After"]
+    assert response.status == 404, response
+    assert response.body["error"]["code"] == "not_found"
     assert_cors(response)
 
 
@@ -135,12 +134,12 @@ def test_recommend_bad_json(aws: Any, raw: str) -> None:
 
 
 def test_recommend_unknown_code(aws: Any) -> None:
-    """A well-formed code the static crosswalk does not know, with no O*NET, is a 503."""
+    """Without O*NET, a well-formed code the static crosswalk does not know is a 404."""
     body = {"branch": "navy", "code": "QQ"}
     response = call(handlers.recommend_handler, make_event("v1", "POST", "/recommend", body=body))
 
-    assert response.status == 503, response
-    assert response.body["error"]["code"] == "data_unavailable"
+    assert response.status == 404, response
+    assert response.body["error"]["code"] == "unknown_code"
 
 
 @pytest.mark.parametrize("kind", KINDS)
