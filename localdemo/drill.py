@@ -131,6 +131,7 @@ class Drill:
     async def settle(self, timeout: float = 60.0) -> None:
         """Start the next fault from a clean state: faults cleared, O*NET breakers closed,
         both regions healthy, traffic on the primary, the edge cache empty."""
+        asked = time.time()
         await self.env.set_faults(_without_force(CLEAR))
         self.env.edge.state.force_failover = False
         for role in self.env.regions:
@@ -144,7 +145,11 @@ class Drill:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             health = self.env.edge.health
-            if all(h.healthy and h.successes >= 1 for h in health.values()):
+            # A check that passed since the faults were cleared, not a verdict from before.
+            if all(
+                h.healthy and h.last_status == 200 and (h.last_checked or 0) > asked
+                for h in health.values()
+            ):
                 if self.env.edge.serving == "primary":
                     break
             await asyncio.sleep(0.1)

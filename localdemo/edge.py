@@ -306,23 +306,33 @@ class Edge:
                         if name.lower() not in RESPONSE_DROPPED
                     ]
                     answer = Answer(response.status, kept, payload, role)
-            except aiohttp.ServerDisconnectedError as exc:
-                if reconnects > 0:
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                if reconnects > 0 and not isinstance(exc, aiohttp.ClientConnectorError):
                     reconnects -= 1
                     continue
-                return Failure(f"{role}: {type(exc).__name__}")
-            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+                if isinstance(exc, aiohttp.ClientConnectorError):
+                    attempts -= 1
+                    if attempts > 0:
+                        continue
+                return self._failed(f"{role}: cannot connect ({type(exc).__name__}: {exc})")
+            except aiohttp.ConnectionTimeoutError as exc:
                 attempts -= 1
                 if attempts > 0:
                     continue
-                return Failure(f"{role}: cannot connect ({type(exc).__name__})")
+                return self._failed(f"{role}: cannot connect ({type(exc).__name__})")
             except TimeoutError:
-                return Failure(f"{role}: no answer within the origin timeout", timed_out=True)
+                return self._failed(f"{role}: no answer within the origin timeout", timed_out=True)
             except aiohttp.ClientError as exc:
-                return Failure(f"{role}: {type(exc).__name__}")
+                return self._failed(f"{role}: {type(exc).__name__}: {exc}")
             if answer.status in FAILOVER_STATUSES:
-                return Failure(f"{role}: answered {answer.status}", answer=answer)
+                return self._failed(f"{role}: answered {answer.status}", answer=answer)
             return answer
+
+    def _failed(
+        self, reason: str, answer: Answer | None = None, timed_out: bool = False
+    ) -> Failure:
+        log.info("origin failed for this request: %s", reason)
+        return Failure(reason, answer, timed_out)
 
     async def _static(self, path: str) -> Answer | None:
         key = path.lstrip("/")  # career/<socCode>, as the fallback bucket stores it

@@ -1,0 +1,404 @@
+"""The local demo environment: its parts on their own, then the whole over real sockets.
+
+The environment tests start `python -m localdemo` once for the module on a free port, with the
+O*NET stand-in in replay mode and the O*NET cache seeded as expired (so requests go through
+O*NET and its fallbacks), health checks every 0.5 s, and short origin and function timeouts so
+that a hung region costs seconds, not the demo's defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from multidict import CIMultiDict
+
+from localdemo import gateway, onetdata
+from localdemo.cache import CacheControl, EdgeCache
+from localdemo.config import ConfigError, DemoConfig, from_environment
+from localdemo.cors import CorsPolicy
+from localdemo.health import BACKUP, PRIMARY, RegionHealth, serving_region
+from localdemo.regions import CORS_HEADERS, MONOLITH_HANDLER, ROUTES
+from tests.localdemo_env import ORIGIN, ROOT, RunningDemo
+
+EVENTS = ROOT.parent / "shared" / "events"
+INTERVAL, THRESHOLD = 0.5, 2
+DEMO_ARGS = [
+    "--onet", "replay", "--stale-cache",
+    "--health-interval", str(INTERVAL), "--health-threshold", str(THRESHOLD),
+    "--origin-read-timeout", "4", "--function-timeout", "3",
+]  # fmt: skip
+# Health checks time out after 0.8 x interval; the budget is threshold failed checks.
+BUDGET = THRESHOLD * INTERVAL + 0.8 * INTERVAL
+SLACK = 1.0  # scheduling on a busy 2-core machine
+
+
+# The parts
+
+
+def test_cache_control_parse_reads_max_age_and_stale_if_error() -> None:
+    """s-maxage wins over max-age; stale-if-error is read; private answers are not kept."""
+    control = CacheControl.parse("public, max-age=300, s-maxage=60, stale-if-error=86400")
+    assert (control.max_age, control.stale_if_error, control.cacheable) == (60, 86400, True)
+    assert not CacheControl.parse("private, max-age=300").cacheable
+    assert not CacheControl.parse("no-store").cacheable
+    assert not CacheControl.parse(None).cacheable
+
+
+def test_edge_cache_serves_stale_only_within_stale_if_error() -> None:
+    """Fresh for max-age, then usable on error for stale-if-error more, then gone."""
+    now = [1000.0]
+    cache = EdgeCache(clock=lambda: now[0])
+    headers = [("Cache-Control", "max-age=10, stale-if-error=20"), ("Content-Length", "2")]
+    assert cache.store("/career/x", 200, headers, b"{}")
+    assert not cache.store("/career/y", 503, headers, b"{}")
+    entry = cache.get("/career/x")
+    assert entry is not None and entry.fresh(1005.0)
+    assert not entry.fresh(1011.0) and entry.usable_on_error(1025.0)
+    assert not entry.usable_on_error(1031.0)
+    assert ("Content-Length", "2") not in entry.headers
+
+
+def test_cors_policy_overrides_the_origin_and_needs_an_origin() -> None:
+    """Allowed origin echoed with Vary; unknown or absent origin: no CORS header at all."""
+    policy = CorsPolicy((ORIGIN,))
+    from_region = CIMultiDict({"Access-Control-Allow-Origin": "*", "Vary": "Accept"})
+    policy.apply(from_region, ORIGIN, "GET", None)
+    assert from_region["Access-Control-Allow-Origin"] == ORIGIN
+    assert from_region["Vary"] == "Accept, Origin"
+    assert "Access-Control-Allow-Methods" not in from_region
+
+    for origin in ("https://evil.example", None):
+        headers = CIMultiDict({"Access-Control-Allow-Origin": "*"})
+        policy.apply(headers, origin, "GET", None)
+        assert not [h for h in headers if h.lower().startswith("access-control-")]
+        assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_cors_policy_answers_preflight_with_methods_headers_and_max_age() -> None:
+    """A preflight gets what the browser asks about."""
+    headers: CIMultiDict[str] = CIMultiDict()
+    CorsPolicy((ORIGIN,)).apply(headers, ORIGIN, "OPTIONS", "POST")
+    assert "POST" in headers["Access-Control-Allow-Methods"].split(",")
+    assert "Content-Type" in headers["Access-Control-Allow-Headers"].split(",")
+    assert headers["Access-Control-Max-Age"] == "600"
+
+
+def test_region_health_changes_after_threshold_checks_in_a_row() -> None:
+    """Route53's rule: N failures in a row to go down, N passes in a row to come back."""
+    health = RegionHealth(threshold=2)
+    assert not health.record(False) and health.healthy
+    assert not health.record(True) and health.healthy  # a pass resets the failures
+    assert not health.record(False)
+    assert health.record(False) and not health.healthy
+    assert not health.record(True) and not health.healthy
+    assert health.record(True) and health.healthy
+
+
+def test_serving_region_follows_the_failover_record_rules() -> None:
+    """Primary when healthy, else backup when healthy, else primary; forced: backup."""
+    up, down = RegionHealth(1), RegionHealth(1, healthy=False)
+    assert serving_region(up, up, False) == PRIMARY
+    assert serving_region(down, up, False) == BACKUP
+    assert serving_region(down, down, False) == PRIMARY
+    assert serving_region(up, up, True) == BACKUP
+
+
+def test_routes_are_the_stacks_routes() -> None:
+    """The regions serve exactly the routes, handlers and CORS headers the stacks deploy."""
+    from components import api
+
+    assert [(r["method"], r["path"], r["handler"]) for r in ROUTES] == [
+        (r.method, r.path, r.handler) for r in api.ROUTES
+    ]
+    assert MONOLITH_HANDLER == api.MONOLITH_HANDLER
+    assert CORS_HEADERS == api.CORS_HEADERS
+
+
+def _region(**overrides: Any) -> gateway.Region:
+    config = {
+        "role": "primary",
+        "region": "us-east-2",
+        "stage": "prod",
+        "timeout_seconds": 1,
+        "routes": list(ROUTES),
+        "cors_origins": [ORIGIN],
+        "cors_headers": CORS_HEADERS,
+        **overrides,
+    }
+    return gateway.Region(config)
+
+
+def test_gateway_event_has_the_rest_api_shape() -> None:
+    """Every key of API Gateway's REST (1.0) sample event is there, with path parameters."""
+    sample = json.loads((EVENTS / "rest-api-v1.json").read_text())
+    region = _region()
+    route, params = region.resolve("GET", "/career/11-1011.00")
+    event = gateway.build_event(
+        region,
+        route,
+        params,
+        "GET",
+        "/career/11-1011.00?x=1&x=2",
+        [("Origin", ORIGIN), ("Accept", "a"), ("Accept", "b")],
+        b"",
+        "127.0.0.1",
+        "req-1",
+    )
+    assert set(sample) - {"version"} <= set(event)
+    assert set(sample["requestContext"]) - {"authorizer"} <= set(event["requestContext"])
+    assert event["pathParameters"] == {"socCode": "11-1011.00"}
+    assert event["resource"] == "/career/{socCode}"
+    assert event["headers"]["Accept"] == "b"
+    assert event["multiValueHeaders"]["Accept"] == ["a", "b"]
+    assert event["multiValueQueryStringParameters"] == {"x": ["1", "2"]}
+    assert event["body"] is None and event["isBase64Encoded"] is False
+
+
+def test_gateway_answers_a_missing_route_with_its_own_403() -> None:
+    """A method or path the API does not have is API Gateway's 403, not the function's."""
+    region = _region()
+    for method, path in (("GET", "/nope"), ("DELETE", "/recommend"), ("GET", "/career/")):
+        with pytest.raises(gateway.GatewayError) as caught:
+            region.resolve(method, path)
+        assert caught.value.status == 403
+    headers = region.error_headers(ORIGIN)
+    assert headers["Access-Control-Allow-Origin"] == ORIGIN
+
+
+@pytest.mark.parametrize(
+    "response",
+    [None, "text", {"body": "{}"}, {"statusCode": "200"}, {"statusCode": 200, "body": {}}],
+)
+def test_gateway_rejects_a_malformed_proxy_response(response: Any) -> None:
+    """API Gateway turns a malformed Lambda proxy response into a 502."""
+    with pytest.raises(gateway.GatewayError) as caught:
+        gateway._check_proxy_response(response)
+    assert caught.value.status == 502
+
+
+def test_seeded_cache_reads_as_the_bundled_career() -> None:
+    """The O*NET documents made from the bundled data give the bundled answers back."""
+    sys.path.insert(0, str(ROOT / "functions"))
+    from vetroi_api.cache import Lookup, Source
+    from vetroi_api.routes import _crosswalk_careers, career_body
+
+    for soc, bundled in onetdata.careers().items():
+        body = career_body(soc, Lookup(onetdata.occupation(bundled), Source.CACHE))
+        assert body == {**bundled, "source": "cache"}, soc
+    crosswalks = onetdata.military()
+    document = onetdata.crosswalk("11B", crosswalks, onetdata.careers())
+    title, careers = _crosswalk_careers(Lookup(document, Source.CACHE), "army", "11B")
+    assert title == crosswalks["army"]["11B"]["title"]
+    assert [soc for soc, _ in careers] == crosswalks["army"]["11B"]["careers"]
+
+
+def test_config_rejects_bad_settings_with_a_clear_error() -> None:
+    """A bad origin or threshold names the setting."""
+    with pytest.raises(ConfigError, match="origin 'localhost:3000'"):
+        from_environment([], {"VETROI_ORIGINS": "localhost:3000"})
+    with pytest.raises(ConfigError, match="health threshold 0"):
+        DemoConfig(health_threshold=0).check()
+    assert from_environment([], {"VETROI_PORT": "8123"}).port == 8123
+
+
+# The whole environment over real sockets
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
+    running = RunningDemo(
+        tmp_path_factory.mktemp("demo"),
+        DEMO_ARGS,
+        {"VETROI_ORIGINS": f"{ORIGIN},http://localhost:3000"},
+    ).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def settled(demo: RunningDemo) -> RunningDemo:
+    demo.settle()
+    return demo
+
+
+def _cors(response: requests.Response) -> bool:
+    return response.headers.get("Access-Control-Allow-Origin") == ORIGIN
+
+
+def test_every_route_answers_through_the_edge_with_cors(settled: RunningDemo) -> None:
+    """Health, career, recommend, uploads, preflight and errors, all readable by a browser."""
+    http, url = settled.http, settled.url
+    answers = {
+        "health": http.get(f"{url}/health"),
+        "career": http.get(f"{url}/career/11-1011.00"),
+        "recommend": http.post(f"{url}/recommend", json={"branch": "army", "code": "68W"}),
+        "uploads": http.post(f"{url}/uploads", json={"contentType": "application/pdf"}),
+        "preflight": http.options(
+            f"{url}/recommend",
+            headers={
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type",
+            },
+        ),
+        "bad body": http.post(f"{url}/recommend", data="{not json"),
+        "bad code": http.get(f"{url}/career/11-1011"),
+        "no route": http.get(f"{url}/nowhere"),
+    }
+    statuses = {name: r.status_code for name, r in answers.items()}
+    assert statuses == {
+        "health": 200,
+        "career": 200,
+        "recommend": 200,
+        "uploads": 201,
+        "preflight": 204,
+        "bad body": 400,
+        "bad code": 400,
+        "no route": 403,
+    }, {name: r.text[:200] for name, r in answers.items()}
+    assert all(_cors(r) for r in answers.values()), {n: dict(r.headers) for n, r in answers.items()}
+    assert answers["career"].json()["socCode"] == "11-1011.00"
+    assert answers["career"].headers["X-Data-Source"] == "onet"  # the cache is seeded stale
+    assert answers["recommend"].json()["careers"]
+    assert answers["uploads"].json()["url"].startswith("http://127.0.0.1:")
+    assert "POST" in answers["preflight"].headers["Access-Control-Allow-Methods"]
+    assert answers["no route"].json()["error"]["code"] == "GATEWAY_ERROR"
+    assert answers["bad body"].json()["error"]["code"]
+
+
+def test_edge_caches_career_answers(settled: RunningDemo) -> None:
+    """The second GET of a career comes from the edge's cache."""
+    first = settled.http.get(f"{settled.url}/career/15-1232.00")
+    second = settled.http.get(f"{settled.url}/career/15-1232.00")
+    assert first.headers["X-Cache"].startswith(("Miss", "RefreshHit"))
+    assert second.headers["X-Cache"].startswith("Hit") and second.json() == first.json()
+    assert _cors(second)
+
+
+def test_origins_not_allowed_get_no_cors_headers(settled: RunningDemo) -> None:
+    """The edge's policy, not the region's, decides: unknown origin or none, no header."""
+    evil = requests.get(f"{settled.url}/health", headers={"Origin": "https://evil.example"})
+    plain = requests.get(f"{settled.url}/health")
+    for response in (evil, plain):
+        assert response.status_code == 200
+        assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def _first_success(demo: RunningDemo, started: float, timeout: float) -> tuple[float, str]:
+    """Send POST /recommend until one succeeds; (seconds since `started`, region)."""
+    while time.monotonic() - started < timeout:
+        response = demo.http.post(
+            f"{demo.url}/recommend", json={"branch": "navy", "code": "HM"}, timeout=10
+        )
+        assert _cors(response), (response.status_code, dict(response.headers))
+        if response.status_code == 200:
+            return time.monotonic() - started, response.headers["X-Vetroi-Source"]
+        time.sleep(0.05)
+    raise AssertionError(f"POST did not recover within {timeout} s")
+
+
+@pytest.mark.parametrize("fault", ["down", "hung"])
+def test_backup_takes_over_within_the_budget(settled: RunningDemo, fault: str) -> None:
+    """Killed or hung primary: POSTs reach the backup within the budget, GETs never fail."""
+    assert settled.faults(primary=fault).status_code == 200
+    started = time.monotonic()
+    soc = {"down": "29-2042.00", "hung": "29-2043.00"}[fault]  # not in the edge's cache yet
+    career = settled.http.get(f"{settled.url}/career/{soc}", timeout=10)
+    assert career.status_code == 200 and _cors(career)  # the origin group's per-request fallback
+    assert career.headers["X-Vetroi-Source"] in ("backup", "static")
+
+    recovered, region = _first_success(settled, started, BUDGET + 4 + SLACK)
+    status = settled.status()
+    assert status["serving"] == "backup" and region == "backup"
+    # A hung primary holds a request already sent to it until the origin timeout (4 s).
+    assert recovered <= BUDGET + SLACK + (4 if fault == "hung" else 0), recovered
+
+    assert settled.faults(primary="up").status_code == 200
+    settled.wait_for(lambda s: s["serving"] == "primary", 15, "traffic back on the primary")
+
+
+def test_table_down_moves_traffic_to_the_backup(settled: RunningDemo) -> None:
+    """The primary's table replica unreachable: its /health fails, so the record fails over."""
+    settled.faults(table="down")
+    took = settled.wait_for(lambda s: s["serving"] == "backup", 10, "failover on table down")
+    assert took <= BUDGET + SLACK
+    response = settled.http.post(f"{settled.url}/recommend", json={"branch": "army", "code": "11B"})
+    assert response.status_code == 200 and response.headers["X-Vetroi-Source"] == "backup"
+
+
+def test_onet_down_is_answered_from_the_stale_cache(settled: RunningDemo) -> None:
+    """O*NET down: the function's own fallback answers; the region stays healthy."""
+    settled.faults(onet="down")
+    response = settled.http.get(f"{settled.url}/career/53-3032.00", timeout=10)
+    assert response.status_code == 200 and _cors(response)
+    assert response.headers["X-Data-Source"] == "stale-cache"
+    assert settled.status()["serving"] == "primary"
+
+
+def test_both_regions_down(settled: RunningDemo) -> None:
+    """Nothing left: GET is served by the static bucket, POST gets the edge's 502, with CORS."""
+    settled.faults(primary="down", backup="down")
+    career = settled.http.get(f"{settled.url}/career/49-3023.00", timeout=10)
+    assert career.status_code == 200 and career.headers["X-Vetroi-Source"] == "static"
+    assert career.json()["source"] == "static"
+    post = settled.http.post(f"{settled.url}/recommend", json={"branch": "army", "code": "91B"})
+    assert post.status_code == 502 and _cors(post)
+    assert post.json()["error"]["code"] == "ORIGIN_UNREACHABLE"
+
+
+def test_faults_rejects_unknown_names_and_values(settled: RunningDemo) -> None:
+    """A bad fault is a 400 naming each bad field, and changes nothing."""
+    response = settled.faults(primary="sideways", moon="down")
+    assert response.status_code == 400
+    fields = response.json()["error"]["fields"]
+    assert set(fields) == {"primary", "moon"}
+    assert settled.status()["regions"]["primary"]["fault"] == "up"
+    assert requests.post(f"{settled.url}/_demo/faults", data="[]").status_code == 400
+
+
+def test_status_reports_regions_breaker_and_recent_requests(settled: RunningDemo) -> None:
+    """Health as the edge sees it, the serving region, each region's breaker, recent sources."""
+    settled.http.get(f"{settled.url}/career/43-5071.00")
+    status = settled.status()
+    assert status["serving"] == "primary"
+    for role in ("primary", "backup"):
+        region = status["regions"][role]
+        assert region["health"]["healthy"] and region["fault"] == "up"
+    settled.wait_for(
+        lambda s: s["regions"]["primary"]["breaker"] == "closed", 5, "breaker state known"
+    )
+    recent = status["recent"][0]
+    assert (recent["path"], recent["source"]) == ("/career/43-5071.00", "primary")
+    assert recent["cors"]
+    assert status["edge"]["withoutCors"] == 0
+
+
+def test_a_taken_port_is_refused_with_a_clear_message(demo: RunningDemo, tmp_path: Path) -> None:
+    """A second environment on the same port stops at once and says what to do."""
+    result = subprocess.run(
+        [sys.executable, "-m", "localdemo", "--port", str(demo.port), "--work-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"port {demo.port} on 127.0.0.1 is already in use" in result.stderr
+    assert "VETROI_PORT=" in result.stderr
+
+
+def test_stops_cleanly_leaving_no_process_or_port(demo: RunningDemo) -> None:
+    """Ctrl-C: exit code 0, every child process gone, every port closed (runs last)."""
+    demo.faults(primary="hung")  # a stopped process must be stopped too
+    assert demo.status()["edge"]["withoutCors"] == 0
+    assert demo.stop() == 0
+    time.sleep(0.2)
+    assert demo.left_behind() == []
+    assert "no process or port is left behind" in demo.output.read_text()
