@@ -165,6 +165,7 @@ class Edge:
         app.router.add_get("/", self._page)
         app.router.add_get("/_demo/page.js", self._asset)
         app.router.add_get("/_demo/page.css", self._asset)
+        app.router.add_get("/favicon.ico", self._no_icon)
         app.router.add_get("/_demo/status", self._status)
         app.router.add_post("/_demo/faults", self._faults)
         app.router.add_route("*", "/{tail:.*}", self._proxy)
@@ -407,7 +408,7 @@ class Edge:
             request.method,
             request.headers.get("Access-Control-Request-Method"),
         )
-        if not request.path.startswith("/_demo/") and request.path != "/":
+        if not request.path.startswith("/_demo/") and request.path not in ("/", "/favicon.ico"):
             self._record(request, response, origin, started)
         return response
 
@@ -437,6 +438,10 @@ class Edge:
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
         return _asset_response(PAGE_DIR / "index.html", "text/html; charset=utf-8")
+
+    async def _no_icon(self, request: web.Request) -> web.StreamResponse:
+        # Browsers ask for it on the status page; the API has none to give.
+        return web.Response(status=204, headers={"Cache-Control": "max-age=86400"})
 
     async def _asset(self, request: web.Request) -> web.StreamResponse:
         name = request.path.rsplit("/", 1)[-1]

@@ -18,7 +18,7 @@ function say(message, failed) {
   node.className = failed ? "bad" : "";
 }
 
-function renderRegion(role, region) {
+function renderRegion(role, region, onetCalled) {
   const card = document.getElementById(`card-${role}`);
   const health = region.health || {};
   const healthNode = document.getElementById(`${role}-health`);
@@ -33,7 +33,8 @@ function renderRegion(role, region) {
     ? `running (pid ${region.pid})`
     : region.fault === "hung" ? `hung (pid ${region.pid}, stopped)` : "killed";
   text(`${role}-fault`, process);
-  text(`${role}-breaker`, region.breaker || "not loaded yet");
+  const idle = onetCalled ? "no O*NET call yet" : "not used (no O*NET credentials)";
+  text(`${role}-breaker`, region.breaker || idle);
 }
 
 function renderRecent(recent) {
@@ -61,7 +62,9 @@ function render(status) {
   text("interval", status.edge.healthInterval);
   text("threshold", status.edge.healthThreshold);
   text("budget", status.edge.failoverBudgetSeconds);
-  for (const role of ["primary", "backup"]) renderRegion(role, status.regions[role]);
+  for (const role of ["primary", "backup"]) {
+    renderRegion(role, status.regions[role], status.onet.calledByRegions);
+  }
   text("onet-mode", status.onet.mode + (status.onet.calledByRegions ? "" : " (not called)"));
   text("onet-fault", status.onet.fault);
   text("table-fault", status.table.fault);
