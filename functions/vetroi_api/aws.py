@@ -10,6 +10,7 @@ every client at a local endpoint in the offline demo.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -46,8 +47,13 @@ def _create(config: Config, service: str, purpose: str) -> Any:
         "retries": {"mode": "standard", "total_max_attempts": attempts},
     }
     if service == "s3":
-        # Presigned POSTs must be SigV4 to carry the policy conditions.
+        # Presigned POSTs must be SigV4 to carry the policy conditions. Virtual-hosted style
+        # makes botocore presign the regional endpoint (bucket.s3.<region>.amazonaws.com):
+        # the global one answers a POST to a bucket outside us-east-1 with a redirect a
+        # browser will not follow. A local endpoint (the offline demo) needs path style.
         options["signature_version"] = "s3v4"
+        if not (os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")):
+            options["s3"] = {"addressing_style": "virtual"}
     return boto3.client(service, config=BotoConfig(**options))
 
 

@@ -106,6 +106,13 @@ def test_upload_rejects(aws: Any, body: dict[str, Any], field: str) -> None:
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
 
 
+def test_presigned_post_regional_endpoint(aws: Any) -> None:
+    """On AWS the form posts to the bucket's regional endpoint, which answers without redirect."""
+    response = presign()
+
+    assert response.body["url"] == f"https://{BUCKET}.s3.{REGION}.amazonaws.com/"
+
+
 def test_upload_without_bucket(aws: Any, env: Any) -> None:
     """A region without an upload bucket says so with a 503."""
     env(VETROI_UPLOAD_BUCKET="")
