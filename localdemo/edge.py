@@ -50,6 +50,8 @@ PAGE_DIR = Path(__file__).resolve().parent / "page"
 FAILOVER_STATUSES = frozenset({500, 502, 503, 504})
 CAREER_PREFIX = "/career/"
 CAREER_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# What a distribution that allows "all" methods accepts; CloudFront refuses any other with 403.
+CLOUDFRONT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"})
 # Request headers that belong to one hop, plus Host, which the origin request policy drops.
 REQUEST_DROPPED = frozenset(
     {
@@ -168,7 +170,8 @@ class Edge:
         app.router.add_get("/favicon.ico", self._no_icon)
         app.router.add_get("/_demo/status", self._status)
         app.router.add_post("/_demo/faults", self._faults)
-        app.router.add_route("*", "/{tail:.*}", self._proxy)
+        # Any path, even one whose decoded form holds a newline, which "." would not match.
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self._proxy)
         app.on_startup.append(lambda _: self.start())
         app.on_cleanup.append(lambda _: self.close())
         return app
@@ -226,6 +229,10 @@ class Edge:
     # The API's two behaviours
 
     async def _proxy(self, request: web.Request) -> web.StreamResponse:
+        if request.method not in CLOUDFRONT_METHODS:
+            return _json_error(
+                403, "METHOD_NOT_ALLOWED", f"The edge does not accept {request.method} requests."
+            )
         body = await request.read()
         path = request.path
         if path.startswith(CAREER_PREFIX) and request.method in CAREER_METHODS:

@@ -346,6 +346,13 @@ class GatewayHandler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, PROPFIND, ...) is a method the API does not have: API
+        # Gateway's 403, not the HTTP server's own 501 page.
+        if name.startswith("do_"):
+            return self.handle_any
+        raise AttributeError(name)
+
     def handle_any(self) -> None:
         started = time.perf_counter()
         request_id = str(uuid.uuid4())
