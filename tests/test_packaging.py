@@ -45,7 +45,8 @@ def pins(requirements: Path) -> dict[str, str]:
     for line in requirements.read_text().splitlines():
         name, _, version = line.split("#", 1)[0].strip().partition("==")
         if version:
-            found[name.lower()] = version
+            # As pip names the .dist-info folder: lower case, runs of - _ . as one _.
+            found[re.sub(r"[-_.]+", "_", name).lower()] = version
     return found
 
 
