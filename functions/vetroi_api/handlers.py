@@ -11,6 +11,7 @@ Each request writes one JSON log line: correlation id, route, status, latency, d
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -168,7 +169,8 @@ def _finish(
     try:
         config = app().config
     except ConfigError:
-        config = Config.from_env({})
+        # Another setting is broken; the origins alone still let the browser read the error.
+        config = Config.from_env({"VETROI_CORS_ORIGINS": os.environ.get("VETROI_CORS_ORIGINS", "")})
     methods = route.allowed if route else ALL_METHODS
     for name, value in cors_headers(config, origin, methods).items():
         response.headers.setdefault(name, value)
