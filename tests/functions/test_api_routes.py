@@ -319,3 +319,32 @@ def test_one_log_line_per_request(aws: Any, capsys: pytest.CaptureFixture[str]) 
     assert isinstance(line["latencyMs"], float)
     text = json.dumps(lines)
     assert "11B" not in text and "TX" not in text and "192.168" not in text
+
+
+def test_clients_once_per_container_with_short_timeouts(aws: Any) -> None:
+    """Clients are made once and reused; standard retries, few attempts, second-scale timeouts."""
+    from vetroi_api import aws as clients
+
+    call(handlers.lambda_handler, make_event("v1", "GET", "/career/11-1011.00"))
+    first = clients._clients["dynamodb:default"]
+    call(handlers.lambda_handler, make_event("v1", "GET", "/career/33-3051.00"))
+    call(handlers.lambda_handler, make_event("v1", "GET", "/health"))
+
+    assert clients._clients["dynamodb:default"] is first
+    config = first.meta.config
+    assert config.retries == {"mode": "standard", "total_max_attempts": 2}
+    assert (config.connect_timeout, config.read_timeout) == (1.0, 2.0)
+    health = clients._clients["dynamodb:health"].meta.config
+    assert health.retries["total_max_attempts"] == 1
+    assert health.read_timeout == 1.0
+
+
+def test_onet_session_per_container(aws: Any, env: Any) -> None:
+    """One O*NET client, and so one HTTP session and one breaker, per container."""
+    env(ONET_USERNAME="u", ONET_PASSWORD="p")
+    first = handlers.app().onet()
+
+    assert first is not None
+    assert handlers.app().onet() is first
+    handlers.reset()
+    assert handlers.app().onet() is not first
