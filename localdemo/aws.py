@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -99,9 +100,28 @@ class LocalAws:
     def bootstrap(self, stale_cache: bool = False) -> None:
         """Create the table in both regions, the three buckets, and fill them."""
         items = list(cache_items(CACHE_FRESH_SECONDS, stale=stale_cache))
-        for region in (PRIMARY_REGION, BACKUP_REGION):
-            self._table(region, items)
+        # Clients are made here, one thread; moto answers the three jobs side by side.
+        clients = [self.client("dynamodb", r) for r in (PRIMARY_REGION, BACKUP_REGION)]
         s3 = self.client("s3")
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            jobs = [pool.submit(self._table, client, items) for client in clients]
+            jobs.append(pool.submit(self._buckets, s3))
+            for job in jobs:
+                job.result()
+            static = [
+                pool.submit(
+                    s3.put_object,
+                    Bucket=STATIC_BUCKET,
+                    Key=f"career/{soc}",
+                    Body=json.dumps(body).encode(),
+                    ContentType="application/json",
+                )
+                for soc, body in careers().items()
+            ]
+            for job in static:
+                job.result()
+
+    def _buckets(self, s3: Any) -> None:
         for bucket in (UPLOAD_BUCKET, CACHE_BUCKET, STATIC_BUCKET):
             with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
                 s3.create_bucket(
@@ -122,16 +142,8 @@ class LocalAws:
                 ]
             },
         )
-        for soc, body in careers().items():
-            s3.put_object(
-                Bucket=STATIC_BUCKET,
-                Key=f"career/{soc}",
-                Body=json.dumps(body).encode(),
-                ContentType="application/json",
-            )
 
-    def _table(self, region: str, items: list[dict[str, Any]]) -> None:
-        dynamodb = self.client("dynamodb", region)
+    def _table(self, dynamodb: Any, items: list[dict[str, Any]]) -> None:
         try:
             dynamodb.create_table(
                 TableName=TABLE_NAME,

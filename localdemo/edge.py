@@ -114,6 +114,7 @@ class Failure:
 @dataclass
 class EdgeState:
     force_failover: bool = False
+    cache_enabled: bool = True
     recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=60))
     events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=30))
     served: dict[str, int] = field(default_factory=dict)
@@ -170,6 +171,7 @@ class Edge:
         app.router.add_get("/favicon.ico", self._no_icon)
         app.router.add_get("/_demo/status", self._status)
         app.router.add_post("/_demo/faults", self._faults)
+        app.router.add_post("/_demo/cache", self._cache_switch)
         # Any path, even one whose decoded form holds a newline, which "." would not match.
         app.router.add_route("*", r"/{tail:[\s\S]*}", self._proxy)
         app.on_startup.append(lambda _: self.start())
@@ -250,7 +252,7 @@ class Edge:
 
     async def _career(self, request: web.Request, body: bytes) -> Answer:
         key = request.path
-        cacheable = request.method in ("GET", "HEAD")
+        cacheable = self.state.cache_enabled and request.method in ("GET", "HEAD")
         entry = self.cache.get(key) if cacheable else None
         now = time.time()
         if entry is not None and entry.fresh(now):
@@ -476,6 +478,7 @@ class Edge:
                 "servedBy": self.state.served,
                 "withoutCors": self.state.without_cors,
                 "cache": {
+                    "enabled": self.state.cache_enabled,
                     "entries": len(self.cache),
                     "hits": self.cache.hits,
                     "misses": self.cache.misses,
@@ -487,6 +490,23 @@ class Edge:
         }
 
     async def _status(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.status(), headers={"Cache-Control": "no-store"})
+
+    async def _cache_switch(self, request: web.Request) -> web.StreamResponse:
+        """Turn the edge's cache of GET /career/* off or on, or empty it (benchmarks, demos)."""
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return _json_error(400, "invalid_body", 'Expected {"enabled": false} or similar.')
+        try:
+            enabled, clear = _cache_settings(body)
+        except FaultError as error:
+            return _json_error(400, "invalid_body", str(error), error.fields)
+        if enabled is not None and enabled != self.state.cache_enabled:
+            self.state.cache_enabled = enabled
+            self._event(f"edge cache {'on' if enabled else 'off'}")
+        if clear:
+            self.cache.clear()
         return web.json_response(self.status(), headers={"Cache-Control": "no-store"})
 
     async def _faults(self, request: web.Request) -> web.StreamResponse:
@@ -511,6 +531,21 @@ class Edge:
         except FaultError as error:
             return _json_error(400, "invalid_fault", str(error), error.fields)
         return web.json_response(self.status(), headers={"Cache-Control": "no-store"})
+
+
+def _cache_settings(body: Any) -> tuple[bool | None, bool]:
+    """(enabled, clear) from a POST /_demo/cache body; FaultError naming a bad field."""
+    if not isinstance(body, dict) or not body.keys() <= {"enabled", "clear"}:
+        raise FaultError({"body": 'expected {"enabled": true|false, "clear": true|false}'})
+    enabled, clear = body.get("enabled"), body.get("clear", False)
+    problems = {}
+    if enabled is not None and not isinstance(enabled, bool):
+        problems["enabled"] = "expected true or false"
+    if not isinstance(clear, bool):
+        problems["clear"] = "expected true or false"
+    if problems:
+        raise FaultError(problems)
+    return enabled, clear
 
 
 def _json_error(

@@ -98,12 +98,10 @@ class Environment:
         self.started_in = time.perf_counter() - started
 
     async def _start_children(self) -> None:
+        # Every child starts as early as it can: moto and both regions import their code at
+        # the same time, and the regions' health checks wait for the table, not the other way.
         self.aws.start()
-        # The package build (a cache hit unless the code changed) overlaps moto's start.
-        package = asyncio.create_task(asyncio.to_thread(unpacked_package))
-        await asyncio.to_thread(self.aws.wait_ready)
-        await asyncio.to_thread(self.aws.bootstrap, self.config.stale_cache)
-        code_dir, self.package_sha = await package
+        code_dir, self.package_sha = await asyncio.to_thread(unpacked_package)
         for relay in self.relays.values():
             await relay.start()
         await self.onet.start()
@@ -120,6 +118,8 @@ class Environment:
             )
             self.regions[role] = region
             region.start()
+        await asyncio.to_thread(self.aws.wait_ready)
+        await asyncio.to_thread(self.aws.bootstrap, self.config.stale_cache)
 
     async def _start_edge(self) -> None:
         self._runner = web.AppRunner(self.edge.app(), access_log=None)

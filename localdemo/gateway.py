@@ -158,6 +158,13 @@ class Region:
             self.cold_starts[dotted] = round(elapsed * 1000, 1)
             return handler, elapsed
 
+    def preload(self) -> None:
+        for name in {self.handler_name(route) for route in self.routes}:
+            try:
+                self.load(name)
+            except Exception:  # the first request to need it reports the error, as Lambda does
+                traceback.print_exc(file=sys.stderr)
+
     def state(self) -> dict[str, Any]:
         """What the supervisor shows about this region: invocations, cold starts, probes."""
         return {
@@ -536,6 +543,11 @@ def serve(config: dict[str, Any]) -> None:
         type("RegionControl", (ControlHandler,), {"region": region}),
     )
     threading.Thread(target=control.serve_forever, name="control", daemon=True).start()
+    if config.get("preload"):
+        # Lambda's init phase, run as soon as the sandbox exists (as with provisioned
+        # concurrency) instead of on the first request; a request that comes sooner waits
+        # for it on the import lock.
+        threading.Thread(target=region.preload, name="preload", daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     print(
         json.dumps({"message": "listening", "role": region.role, "port": server.server_port}),

@@ -102,6 +102,7 @@ class Region:
             "port": port,
             "control_port": control_port,
             "probes": PROBES,
+            "preload": True,
             "code_dir": str(code_dir),
             "parent_pid": os.getpid(),
             "timeout_seconds": config.function_timeout,
