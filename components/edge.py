@@ -54,7 +54,7 @@ CLOUDFRONT_REGION = "us-east-1"
 CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"
 # AWS managed cache policy "CachingDisabled": the API's answers are never cached by default.
 CACHING_DISABLED_POLICY_ID = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
-# The public name browsers call is edge.<domain>; api.<domain> is the origin's failover record.
+# Browsers call edge.<domain>.
 EDGE_SUBDOMAIN = "edge"
 
 CAREER_PATH = "/career/*"
@@ -154,31 +154,15 @@ class Edge(pulumi.ComponentResource):
         if bool(args.domain) != bool(args.hosted_zone_id):
             raise ValueError("domain and hosted_zone_id go together")
         child = pulumi.ResourceOptions(parent=self)
+        # The public name; api.<domain> is the origin's failover record.
+        self.hostname = f"{EDGE_SUBDOMAIN}.{args.domain}" if args.domain else None
 
-        # The static data is rebuilt from the repository, so its bucket may go with the stack;
-        # access logs are kept after it and expire on their own.
+        # The static data is rebuilt from the repository, so its bucket may go with the stack.
         self.static_bucket = self._bucket(
             f"{name}-static", args.region, expire_days=None, keep_on_delete=False
         )
-        self.log_bucket = self._bucket(
-            f"{name}-logs", args.region, expire_days=args.log_retention_days, keep_on_delete=True
-        )
-        aws.s3.BucketPolicy(
-            f"{name}-logs-policy",
-            bucket=self.log_bucket.id,
-            region=args.region,
-            policy=self.log_bucket.arn.apply(deny_insecure_transport),
-            opts=child,
-        )
-        # CloudFront's standard logs are written with an ACL, so the log bucket takes them.
-        log_ownership = aws.s3.BucketOwnershipControls(
-            f"{name}-logs-ownership",
-            bucket=self.log_bucket.id,
-            region=args.region,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerPreferred"),
-            opts=child,
-        )
         self._static_objects(name, args)
+        self.log_bucket, log_ownership = self._log_bucket(name, args)
 
         self.origin_access = aws.cloudfront.OriginAccessControl(
             f"{name}-static-access",
@@ -190,55 +174,8 @@ class Edge(pulumi.ComponentResource):
         )
         self.web_acl = self._web_acl(name, args)
         self.headers_policy = self._headers_policy(name, args)
-        self.origin_request_policy = aws.cloudfront.OriginRequestPolicy(
-            f"{name}-forward",
-            comment="Everything the viewer sent except Host, which API Gateway rejects",
-            headers_config=aws.cloudfront.OriginRequestPolicyHeadersConfigArgs(
-                header_behavior="allExcept",
-                headers=aws.cloudfront.OriginRequestPolicyHeadersConfigHeadersArgs(items=["Host"]),
-            ),
-            cookies_config=aws.cloudfront.OriginRequestPolicyCookiesConfigArgs(
-                cookie_behavior="all"
-            ),
-            query_strings_config=aws.cloudfront.OriginRequestPolicyQueryStringsConfigArgs(
-                query_string_behavior="all"
-            ),
-            opts=child,
-        )
-        self.career_cache_policy = aws.cloudfront.CachePolicy(
-            f"{name}-career-cache",
-            comment="Careers cached as the origin's Cache-Control says (stale-if-error too)",
-            # No Cache-Control, no caching: only the origin decides what may be kept.
-            min_ttl=0,
-            default_ttl=0,
-            max_ttl=CAREER_MAX_TTL_SECONDS,
-            parameters_in_cache_key_and_forwarded_to_origin={
-                # The path alone keys a career; the origin still gets every viewer header
-                # and query string through the origin request policy.
-                "cookies_config": {"cookie_behavior": "none"},
-                "headers_config": {"header_behavior": "none"},
-                "query_strings_config": {"query_string_behavior": "none"},
-                "enable_accept_encoding_brotli": True,
-                "enable_accept_encoding_gzip": True,
-            },
-            opts=child,
-        )
-
-        certificate = None
-        self.hostname: str | None = None
-        if args.domain and args.hosted_zone_id:
-            self.hostname = f"{EDGE_SUBDOMAIN}.{args.domain}"
-            cert = aws.acm.Certificate(
-                f"{name}-cert",
-                domain_name=self.hostname,
-                validation_method="DNS",
-                region=CLOUDFRONT_REGION,
-                tags={"Name": f"{self.hostname} CloudFront"},
-                opts=child,
-            )
-            certificate = validate_certificate(
-                name, cert, args.hosted_zone_id, CLOUDFRONT_REGION, self
-            )
+        self.origin_request_policy, self.career_cache_policy = self._request_policies(name)
+        certificate = self._certificate(name, args)
 
         # The static data is the last step: after the backup region's endpoint when there is
         # one (through the fallback distribution), else straight after the API origin.
@@ -285,21 +222,7 @@ class Edge(pulumi.ComponentResource):
         )
 
         if self.hostname and args.hosted_zone_id:
-            for record_type in ("A", "AAAA"):
-                aws.route53.Record(
-                    f"{name}-alias-{record_type.lower()}",
-                    zone_id=args.hosted_zone_id,
-                    name=self.hostname,
-                    type=record_type,
-                    aliases=[
-                        aws.route53.RecordAliasArgs(
-                            name=self.distribution.domain_name,
-                            zone_id=CLOUDFRONT_ZONE_ID,
-                            evaluate_target_health=False,
-                        )
-                    ],
-                    opts=child,
-                )
+            self._alias_records(name, self.hostname, args.hosted_zone_id)
         else:
             pulumi.log.warn(
                 "No domain is set: CloudFront's origin is the primary region's own endpoint, so "
@@ -322,6 +245,103 @@ class Edge(pulumi.ComponentResource):
                 "webAclArn": self.web_acl.arn,
             }
         )
+
+    def _request_policies(
+        self, name: str
+    ) -> tuple[aws.cloudfront.OriginRequestPolicy, aws.cloudfront.CachePolicy]:
+        """What reaches the origin (all but Host) and how careers are cached (as it says)."""
+        child = pulumi.ResourceOptions(parent=self)
+        forward = aws.cloudfront.OriginRequestPolicy(
+            f"{name}-forward",
+            comment="Everything the viewer sent except Host, which API Gateway rejects",
+            headers_config=aws.cloudfront.OriginRequestPolicyHeadersConfigArgs(
+                header_behavior="allExcept",
+                headers=aws.cloudfront.OriginRequestPolicyHeadersConfigHeadersArgs(items=["Host"]),
+            ),
+            cookies_config=aws.cloudfront.OriginRequestPolicyCookiesConfigArgs(
+                cookie_behavior="all"
+            ),
+            query_strings_config=aws.cloudfront.OriginRequestPolicyQueryStringsConfigArgs(
+                query_string_behavior="all"
+            ),
+            opts=child,
+        )
+        career = aws.cloudfront.CachePolicy(
+            f"{name}-career-cache",
+            comment="Careers cached as the origin's Cache-Control says (stale-if-error too)",
+            # No Cache-Control, no caching: only the origin decides what may be kept.
+            min_ttl=0,
+            default_ttl=0,
+            max_ttl=CAREER_MAX_TTL_SECONDS,
+            parameters_in_cache_key_and_forwarded_to_origin={
+                # The path alone keys a career; the origin still gets every viewer header
+                # and query string through the origin request policy.
+                "cookies_config": {"cookie_behavior": "none"},
+                "headers_config": {"header_behavior": "none"},
+                "query_strings_config": {"query_string_behavior": "none"},
+                "enable_accept_encoding_brotli": True,
+                "enable_accept_encoding_gzip": True,
+            },
+            opts=child,
+        )
+        return forward, career
+
+    def _certificate(self, name: str, args: EdgeArgs) -> aws.acm.CertificateValidation | None:
+        """The certificate of edge.<domain> in us-east-1, where CloudFront reads it."""
+        if not (self.hostname and args.hosted_zone_id):
+            return None
+        certificate = aws.acm.Certificate(
+            f"{name}-cert",
+            domain_name=self.hostname,
+            validation_method="DNS",
+            region=CLOUDFRONT_REGION,
+            tags={"Name": f"{self.hostname} CloudFront"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return validate_certificate(name, certificate, args.hosted_zone_id, CLOUDFRONT_REGION, self)
+
+    def _alias_records(self, name: str, hostname: str, hosted_zone_id: str) -> None:
+        """edge.<domain> points at the distribution, over IPv4 and IPv6."""
+        for record_type in ("A", "AAAA"):
+            aws.route53.Record(
+                f"{name}-alias-{record_type.lower()}",
+                zone_id=hosted_zone_id,
+                name=hostname,
+                type=record_type,
+                aliases=[
+                    aws.route53.RecordAliasArgs(
+                        name=self.distribution.domain_name,
+                        zone_id=CLOUDFRONT_ZONE_ID,
+                        evaluate_target_health=False,
+                    )
+                ],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+    def _log_bucket(
+        self, name: str, args: EdgeArgs
+    ) -> tuple[aws.s3.Bucket, aws.s3.BucketOwnershipControls]:
+        """Where CloudFront writes its access logs; kept after the stack, expiring on its own."""
+        child = pulumi.ResourceOptions(parent=self)
+        bucket = self._bucket(
+            f"{name}-logs", args.region, expire_days=args.log_retention_days, keep_on_delete=True
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-logs-policy",
+            bucket=bucket.id,
+            region=args.region,
+            policy=bucket.arn.apply(deny_insecure_transport),
+            opts=child,
+        )
+        # CloudFront's standard logs are written with an ACL, so the bucket must accept ACLs.
+        ownership = aws.s3.BucketOwnershipControls(
+            f"{name}-logs-ownership",
+            bucket=bucket.id,
+            region=args.region,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerPreferred"),
+            opts=child,
+        )
+        return bucket, ownership
 
     def _bucket(
         self, name: str, region: str, expire_days: int | None, keep_on_delete: bool
