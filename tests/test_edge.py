@@ -27,6 +27,15 @@ DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
 HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
 RECORD = "aws:route53/record:Record"
 CAREERS = json.loads(edge.STATIC_CAREERS.read_text())
+TUNED = {
+    "vetroi:healthCheckInterval": 30,
+    "vetroi:healthCheckFailureThreshold": 3,
+    "vetroi:failoverRecordTtl": 45,
+    "vetroi:originConnectionTimeout": 5,
+    "vetroi:originConnectionAttempts": 2,
+    "vetroi:wafRateLimit": 250,
+    "vetroi:corsOrigins": ["http://localhost:5173"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +46,12 @@ def prod() -> Deployment:
 @pytest.fixture(scope="module")
 def backup() -> Deployment:
     return run_stack("backup")
+
+
+@pytest.fixture(scope="module")
+def tuned() -> Deployment:
+    """The prod stack with every edge and failover setting moved off its value."""
+    return run_stack("prod", overrides=TUNED)
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +100,9 @@ def test_cloudfront_certificate_and_waf_live_in_us_east_1(prod: Deployment):
     assert distribution["aliases"] == [EDGE_NAME]
 
 
-def test_waf_applies_common_rules_and_the_per_ip_rate_limit(prod: Deployment):
+def test_waf_applies_common_rules_and_the_per_ip_rate_limit(prod: Deployment, tuned: Deployment):
     """AWS's common rule set and a per-IP rate limit taken from the settings."""
     waf = prod.one("aws:wafv2/webAcl:WebAcl")
-    limited = run_stack("prod", overrides={"vetroi:wafRateLimit": 250})
 
     rules = {rule["name"]: rule for rule in waf["rules"]}
     managed = rules["aws-common-rules"]["statement"]["managedRuleGroupStatement"]
@@ -96,7 +110,7 @@ def test_waf_applies_common_rules_and_the_per_ip_rate_limit(prod: Deployment):
     rate = rules["per-ip-rate-limit"]["statement"]["rateBasedStatement"]
     assert (rate["limit"], rate["aggregateKeyType"]) == (1000, "IP")
     assert "block" in rules["per-ip-rate-limit"]["action"]
-    other = {r["name"]: r for r in limited.one("aws:wafv2/webAcl:WebAcl")["rules"]}
+    other = {r["name"]: r for r in tuned.one("aws:wafv2/webAcl:WebAcl")["rules"]}
     assert other["per-ip-rate-limit"]["statement"]["rateBasedStatement"]["limit"] == 250
 
 
@@ -139,15 +153,14 @@ def test_health_check_probes_the_regions_own_endpoint(
     assert (probe["requestInterval"], probe["failureThreshold"]) == (10, 2)
 
 
-def test_health_check_follows_interval_and_threshold_settings():
-    """The probe takes the interval and failure threshold from the settings."""
-    slow = run_stack(
-        "backup",
-        overrides={"vetroi:healthCheckInterval": 30, "vetroi:healthCheckFailureThreshold": 5},
-    )
+def test_failover_follows_interval_threshold_and_ttl_settings(tuned: Deployment):
+    """The probe and the record take the interval, failure threshold and TTL from the settings."""
+    probe = tuned.one(HEALTH_CHECK, "probe")
 
-    probe = slow.one(HEALTH_CHECK, "probe")
-    assert (probe["requestInterval"], probe["failureThreshold"]) == (30, 5)
+    assert (probe["requestInterval"], probe["failureThreshold"]) == (30, 3)
+    assert failover_record(tuned)["ttl"] == 45
+    api = origin(tuned.named("vetroi-edge-cdn"), "api")
+    assert (api["connectionTimeout"], api["connectionAttempts"]) == (5, 2)
 
 
 def test_failover_pair_is_complete_and_each_half_has_its_health_check(
@@ -298,19 +311,13 @@ def test_cors_policy_carries_exactly_the_configured_origins(prod: Deployment):
         assert behaviour["responseHeadersPolicyId"] == f"{policy.name}-id"
 
 
-@pytest.mark.parametrize(
-    ("overrides", "expected"),
-    [
-        ({"vetroi:corsOrigins": ["http://localhost:5173"]}, ["http://localhost:5173"]),
-        ({"vetroi:allowAnyOrigin": True}, ["*"]),
-    ],
-)
-def test_cors_policy_follows_the_settings(overrides: dict[str, Any], expected: list[str]):
+def test_cors_policy_follows_the_settings(tuned: Deployment):
     """Other origins in the settings, or any origin, are exactly what the edge allows."""
-    deployment = run_stack("prod", overrides=overrides)
+    anywhere = run_stack("prod", overrides={"vetroi:allowAnyOrigin": True})
 
-    policy = deployment.one("aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy")
-    assert policy["corsConfig"]["accessControlAllowOrigins"]["items"] == expected
+    for deployment, expected in ((tuned, ["http://localhost:5173"]), (anywhere, ["*"])):
+        policy = deployment.one("aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy")
+        assert policy["corsConfig"]["accessControlAllowOrigins"]["items"] == expected
 
 
 def test_static_bucket_holds_every_career_and_only_cloudfront_reads_it(prod: Deployment):
@@ -403,23 +410,11 @@ def test_budget_outputs_match_the_stack_files(stack: str, prod: Deployment, back
     assert deployment.outputs["getFallbackBudgetSeconds"] == 3 * 1
 
 
-def test_budget_moves_with_every_setting_and_warns_over_the_limit():
-    """Each term follows its setting; over failoverBudgetLimit the stack warns."""
-    deployment = run_stack(
-        "backup",
-        overrides={
-            "vetroi:healthCheckInterval": 30,
-            "vetroi:healthCheckFailureThreshold": 3,
-            "vetroi:failoverRecordTtl": 45,
-            "vetroi:originConnectionTimeout": 5,
-            "vetroi:originConnectionAttempts": 2,
-            "vetroi:failoverBudgetLimit": 120,
-        },
-    )
-
-    assert deployment.outputs["postFailoverBudgetSeconds"] == 30 * 3 + 45 + 60
-    assert deployment.outputs["getFallbackBudgetSeconds"] == 5 * 2
-    assert any("POST failover budget is 195 s" in w for w in deployment.warnings)
+def test_budget_moves_with_every_setting_and_warns_over_the_limit(tuned: Deployment):
+    """Each term follows its setting; over failoverBudgetLimit (120 s here) the stack warns."""
+    assert tuned.outputs["postFailoverBudgetSeconds"] == 30 * 3 + 45 + 60
+    assert tuned.outputs["getFallbackBudgetSeconds"] == 5 * 2
+    assert any("POST failover budget is 195 s, over" in w for w in tuned.warnings)
 
 
 def test_budget_within_the_limit_does_not_warn(prod: Deployment, backup: Deployment):
