@@ -34,10 +34,10 @@ import pulumi_aws as aws
 from components.settings import Settings
 
 # AWS does not publish how long CloudFront's edge resolvers keep an origin's DNS answer. We
-# take 60 seconds, the TTL Route53 itself serves for alias answers to AWS endpoints and the
-# longest TTL the Route53 developer guide advises for health-checked records ("Values specific
-# for failover records": "specify a TTL of 60 seconds or less"), as the upper bound until a
-# failover drill against a real distribution measures it.
+# take 60 seconds as the upper bound until a failover drill against a real distribution measures
+# it: the fixed TTL Route53 gives alias answers for load balancers (Route53 FAQ on DNS failover)
+# and the longest TTL the Route53 developer guide advises for records tied to health checks
+# (page "Values specific for failover records").
 CLOUDFRONT_DNS_CACHE_SECONDS = 60
 
 # A CALCULATED check healthy when at least N of its children are; N above the number of
