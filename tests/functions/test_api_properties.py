@@ -18,7 +18,7 @@ HANDLERS = [
     handlers.uploads_handler,
 ]
 SETTINGS = settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
