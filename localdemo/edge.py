@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 PAGE_DIR = Path(__file__).resolve().parent / "page"
 FAILOVER_STATUSES = frozenset({500, 502, 503, 504})
+SOURCE = web.ResponseKey("source", str)  # which origin answered, for the record of requests
 CAREER_PREFIX = "/career/"
 CAREER_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # What a distribution that allows "all" methods accepts; CloudFront refuses any other with 403.
@@ -395,7 +396,7 @@ class Edge:
         if answer.age is not None:
             headers["Age"] = str(answer.age)
         response = web.Response(status=answer.status, body=answer.body, headers=headers)
-        response["source"] = answer.source
+        response[SOURCE] = answer.source
         return response
 
     @web.middleware
@@ -424,7 +425,7 @@ class Edge:
     def _record(
         self, request: web.Request, response: web.StreamResponse, origin: str | None, started: float
     ) -> None:
-        source = response.get("source", "edge")
+        source = response.get(SOURCE, "edge")
         has_cors = "Access-Control-Allow-Origin" in response.headers
         self.state.requests += 1
         self.state.served[source] = self.state.served.get(source, 0) + 1

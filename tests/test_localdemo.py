@@ -8,6 +8,7 @@ that a hung region costs seconds, not the demo's defaults.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -16,15 +17,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import requests
+from aiohttp import web
 from multidict import CIMultiDict
 
 from localdemo import gateway, onetdata
 from localdemo.cache import CacheControl, EdgeCache
 from localdemo.config import ConfigError, DemoConfig, from_environment
 from localdemo.cors import CorsPolicy
+from localdemo.edge import Edge
 from localdemo.health import BACKUP, PRIMARY, RegionHealth, serving_region
+from localdemo.processes import free_port
 from localdemo.regions import CORS_HEADERS, MONOLITH_HANDLER, ROUTES
 from tests.localdemo_env import ORIGIN, ROOT, RunningDemo
 
@@ -38,6 +43,7 @@ DEMO_ARGS = [
 # Health checks time out after 0.8 x interval; the budget is threshold failed checks.
 BUDGET = THRESHOLD * INTERVAL + 0.8 * INTERVAL
 SLACK = 1.0  # scheduling on a busy 2-core machine
+ALLOW_ORIGIN = "Access-Control-Allow-Origin"
 
 
 # The parts
@@ -64,6 +70,89 @@ def test_edge_cache_serves_stale_only_within_stale_if_error() -> None:
     assert not entry.fresh(1011.0) and entry.usable_on_error(1025.0)
     assert not entry.usable_on_error(1031.0)
     assert ("Content-Length", "2") not in entry.headers
+
+
+class FakeOrigins:
+    """Two regions whose answers the test sets, and a static bucket that holds nothing."""
+
+    def __init__(self) -> None:
+        self.status = {PRIMARY: 200, BACKUP: 200}
+        self.urls: dict[str, str] = {}
+        self.calls = {PRIMARY: 0, BACKUP: 0}
+
+    def region_url(self, role: str) -> str:
+        return self.urls[role]
+
+    async def static_object(self, key: str) -> bytes | None:
+        return None
+
+    async def set_faults(self, faults: dict[str, Any]) -> None:
+        raise AssertionError("not used")
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"regions": {PRIMARY: {}, BACKUP: {}}}
+
+    def app(self, role: str) -> web.Application:
+        async def answer(request: web.Request) -> web.Response:
+            self.calls[role] += 1
+            return web.json_response(
+                {"socCode": request.match_info["soc"], "region": role},
+                status=self.status[role],
+                headers={"Cache-Control": "public, max-age=1, stale-if-error=60"},
+            )
+
+        app = web.Application()
+        app.router.add_get("/career/{soc}", answer)
+        return app
+
+
+async def _stale_if_error_scenario() -> list[tuple[int, str, str | None]]:
+    origins = FakeOrigins()
+    runners = []
+    for role in (PRIMARY, BACKUP):
+        runner = web.AppRunner(origins.app(role))
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        origins.urls[role] = f"http://127.0.0.1:{port}"
+        runners.append(runner)
+    edge = Edge(DemoConfig(port=free_port(), origins=(ORIGIN,)), origins)
+    runner = web.AppRunner(edge.app())
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", edge.config.port).start()
+    runners.append(runner)
+    seen = []
+    try:
+        async with aiohttp.ClientSession(headers={"Origin": ORIGIN}) as session:
+
+            async def get(soc: str) -> None:
+                url = f"http://127.0.0.1:{edge.config.port}/career/{soc}"
+                async with session.get(url) as response:
+                    await response.read()
+                    source = response.headers["X-Vetroi-Source"]
+                    seen.append((response.status, source, response.headers.get(ALLOW_ORIGIN)))
+
+            await get("11-1011.00")  # from the primary, kept for 1 s
+            origins.status = {PRIMARY: 503, BACKUP: 503}
+            await get("11-1011.00")  # still fresh: the cache answers
+            await asyncio.sleep(1.2)
+            await get("11-1011.00")  # stale, every origin fails: stale-if-error
+            await get("15-1232.00")  # never cached: the last origin's 503
+    finally:
+        for runner in reversed(runners):
+            await runner.cleanup()
+    assert origins.calls == {PRIMARY: 3, BACKUP: 2}
+    return seen
+
+
+def test_edge_serves_a_stale_career_while_every_origin_fails() -> None:
+    """Fresh from the cache, then from both regions failing to stale-if-error, with CORS."""
+    assert asyncio.run(_stale_if_error_scenario()) == [
+        (200, "primary", ORIGIN),
+        (200, "cache", ORIGIN),
+        (200, "stale-cache", ORIGIN),
+        (503, "backup", ORIGIN),
+    ]
 
 
 def test_cors_policy_overrides_the_origin_and_needs_an_origin() -> None:
