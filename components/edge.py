@@ -73,6 +73,8 @@ HSTS_MAX_AGE_SECONDS = 2 * 365 * 24 * 3600
 CAREER_MAX_TTL_SECONDS = 86400
 # Static answers are kept briefly so a recovered origin is back within a minute.
 STATIC_CACHE_CONTROL = "public, max-age=60, stale-if-error=86400"
+# CloudFront accepts 1-60 s as an origin's response timeout without a quota increase.
+MAX_RESPONSE_TIMEOUT = 60
 SOC_CODE = re.compile(r"^\d{2}-\d{4}\.\d{2}$")
 STATIC_CAREERS = (
     Path(__file__).resolve().parent.parent / "functions" / "vetroi_api" / "static" / "careers.json"
@@ -131,6 +133,8 @@ class EdgeArgs:
     allow_any_origin: bool
     connection_timeout: int
     connection_attempts: int
+    # Seconds CloudFront waits for an API origin's answer before giving up (or failing over).
+    response_timeout: int
     waf_rate_limit: int
     log_retention_days: int
     # Bucket region for the static data and the access logs.
@@ -194,10 +198,13 @@ class Edge(pulumi.ComponentResource):
                 depends_on=[log_ownership],
             )
             distributions.append(self.fallback_distribution)
+            # The fallback distribution may itself wait on a hung backup before its static
+            # data answers, so it gets that wait and as long again.
             second = self._custom_origin(
                 "fallback",
                 ApiOrigin(host=self.fallback_distribution.domain_name),
                 args,
+                response_timeout=min(MAX_RESPONSE_TIMEOUT, 2 * args.response_timeout),
             )
         self.distribution = self._distribution(
             f"{name}-cdn",
@@ -512,7 +519,11 @@ class Edge(pulumi.ComponentResource):
         )
 
     def _custom_origin(
-        self, origin_id: str, origin: ApiOrigin, args: EdgeArgs
+        self,
+        origin_id: str,
+        origin: ApiOrigin,
+        args: EdgeArgs,
+        response_timeout: int | None = None,
     ) -> aws.cloudfront.DistributionOriginArgs:
         return aws.cloudfront.DistributionOriginArgs(
             origin_id=origin_id,
@@ -526,6 +537,7 @@ class Edge(pulumi.ComponentResource):
                 https_port=443,
                 origin_protocol_policy="https-only",
                 origin_ssl_protocols=["TLSv1.2"],
+                origin_read_timeout=response_timeout or args.response_timeout,
             ),
         )
 

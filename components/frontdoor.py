@@ -16,7 +16,14 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.edge import ApiOrigin, Edge, EdgeArgs, backup_api_from_stack, load_static_careers
+from components.edge import (
+    MAX_RESPONSE_TIMEOUT,
+    ApiOrigin,
+    Edge,
+    EdgeArgs,
+    backup_api_from_stack,
+    load_static_careers,
+)
 from components.failover import (
     FailoverBudget,
     RegionalFailover,
@@ -26,6 +33,19 @@ from components.failover import (
     warn_if_over_limit,
 )
 from components.settings import Settings
+
+# Slack for API Gateway and the network beyond the function's own timeout.
+RESPONSE_SLACK_SECONDS = 2
+
+
+def response_timeout(settings: Settings) -> int:
+    """How long CloudFront waits for an API answer: the function's timeout and a little more.
+
+    A function cannot answer after its timeout, so waiting longer (CloudFront's default is
+    30 s) only delays the fallback of a `GET /career/*` from an origin that accepted the
+    connection and then hung.
+    """
+    return min(MAX_RESPONSE_TIMEOUT, settings.function_timeout_seconds + RESPONSE_SLACK_SECONDS)
 
 
 @dataclass
@@ -84,6 +104,7 @@ def front_door(
                 allow_any_origin=settings.allow_any_origin,
                 connection_timeout=settings.origin_connection_timeout,
                 connection_attempts=settings.origin_connection_attempts,
+                response_timeout=response_timeout(settings),
                 waf_rate_limit=settings.waf_rate_limit,
                 log_retention_days=settings.log_retention_days,
                 region=settings.region,

@@ -35,6 +35,7 @@ TUNED = {
     "vetroi:originConnectionAttempts": 2,
     "vetroi:wafRateLimit": 250,
     "vetroi:corsOrigins": ["http://localhost:5173"],
+    "vetroi:functionTimeoutSeconds": 20,
 }
 
 
@@ -161,6 +162,7 @@ def test_failover_follows_interval_threshold_and_ttl_settings(tuned: Deployment)
     assert failover_record(tuned)["ttl"] == 45
     api = origin(tuned.named("vetroi-edge-cdn"), "api")
     assert (api["connectionTimeout"], api["connectionAttempts"]) == (5, 2)
+    assert api["customOriginConfig"]["originReadTimeout"] == 22
 
 
 def test_failover_pair_is_complete_and_each_half_has_its_health_check(
@@ -213,6 +215,8 @@ def test_distribution_origin_is_the_failover_name(prod: Deployment):
     assert config["originProtocolPolicy"] == "https-only"
     assert config["originSslProtocols"] == ["TLSv1.2"]
     assert (api["connectionTimeout"], api["connectionAttempts"]) == (3, 1)
+    # The function's 10 s timeout and 2 s more, not CloudFront's default 30 s.
+    assert config["originReadTimeout"] == 12
     assert [r.name for r in prod.of_type(DISTRIBUTION)] == ["vetroi-edge-cdn"]
 
 
@@ -438,7 +442,10 @@ def test_development_shape_falls_back_to_the_backup_then_static(dev: Deployment)
     api = origin(outer, "api")
     assert api["domainName"] == f"{rest_api.name}-api.execute-api.us-east-2.amazonaws.com"
     assert api["originPath"] == "/prod"
-    assert origin(outer, "fallback")["domainName"] == "d-vetroi-edge-fallback.cloudfront.net"
+    fallback = origin(outer, "fallback")
+    assert fallback["domainName"] == "d-vetroi-edge-fallback.cloudfront.net"
+    # The fallback distribution may wait out a hung backup first: twice the API's wait.
+    assert fallback["customOriginConfig"]["originReadTimeout"] == 2 * 12
     assert [m["originId"] for m in outer["originGroups"][0]["members"]] == ["api", "fallback"]
     backup_api = origin(inner, "api")
     assert (backup_api["domainName"], backup_api["originPath"]) == (backup_url.hostname, "/prod")
