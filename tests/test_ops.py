@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import json
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -18,6 +21,7 @@ import pytest
 from moto import mock_aws
 from moto.awslambda_simple.models import lambda_simple_backends
 
+from components import packaging
 from ops.cli import main
 
 ORIGIN = "https://vetroi.example.com"
@@ -665,3 +669,46 @@ def test_synthetic_handler_publishes_a_metric_per_endpoint(
         )
         values[endpoint] = [point["Minimum"] for point in stats["Datapoints"]]
     assert values == {"public": [1.0], "regional": [0.0]}
+
+
+def test_probe_runs_from_the_function_zip_in_an_isolated_interpreter(
+    api: FakeApi, tmp_path: Path
+) -> None:
+    """The synthetic check's zip carries the probe and what it imports, and the probe works."""
+    root = Path(__file__).resolve().parent.parent
+    package = packaging.build_package(
+        root / "functions",
+        root / "functions" / "requirements.txt",
+        platform="host",
+        python_version=None,
+        out_dir=root / ".build",
+    )
+    unpacked = tmp_path / "task"
+    with zipfile.ZipFile(package.path) as archive:
+        archive.extractall(unpacked)
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        sys.path.insert(0, {str(unpacked)!r})
+        import boto3, requests
+        from vetroi_probe import handler, probe
+        modules = [handler, probe, boto3, requests]
+        outside = [m.__name__ for m in modules if not m.__file__.startswith({str(unpacked)!r})]
+        report = probe.probe_endpoint({api.url!r}, {ORIGIN!r}, timeout=2)
+        print(json.dumps({{"outside": outside, "ok": report.ok}}))
+        """
+    )
+
+    # -I -S: no site-packages, no user site, no PYTHON* variables, no current folder.
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": PRIMARY},
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"outside": [], "ok": True}
