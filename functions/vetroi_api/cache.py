@@ -28,7 +28,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import tracing
-from .onet import OnetNotFound, OnetUnavailable
+from .errors import OnetNotFound, OnetUnavailable
 
 log = logging.getLogger(__name__)
 

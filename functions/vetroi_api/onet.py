@@ -37,22 +37,11 @@ import tenacity
 
 from . import tracing
 from .config import Config
+from .errors import OnetNotFound, OnetUnavailable
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-class OnetError(Exception):
-    """O*NET did not give a usable answer."""
-
-
-class OnetUnavailable(OnetError):
-    """O*NET is down, slow, refusing us, or the breaker is open: use a fallback."""
-
-
-class OnetNotFound(OnetError):
-    """O*NET answered that the thing asked for does not exist."""
 
 
 class _Retryable(OnetUnavailable):

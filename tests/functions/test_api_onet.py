@@ -15,7 +15,8 @@ import pytest
 from api_support import REGION, TABLE, LambdaContext, OnetServer, call, free_port, make_event
 from vetroi_api import handlers
 from vetroi_api.config import Config
-from vetroi_api.onet import OnetClient, OnetUnavailable, parse_retry_after
+from vetroi_api.errors import OnetUnavailable
+from vetroi_api.onet import OnetClient, parse_retry_after
 
 
 def career(code: str = "11-1011.00", **context: Any) -> Any:

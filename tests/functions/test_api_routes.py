@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
-from api_support import ORIGIN, OTHER_ORIGIN, call, make_event
+from api_support import FUNCTIONS, ORIGIN, OTHER_ORIGIN, call, make_event
 from vetroi_api import handlers
 
 KINDS = ["v1", "v2"]
@@ -348,3 +351,23 @@ def test_onet_session_per_container(aws: Any, env: Any) -> None:
     assert handlers.app().onet() is first
     handlers.reset()
     assert handlers.app().onet() is not first
+
+
+def test_health_and_uploads_skip_onet_libraries() -> None:
+    """The health and upload functions never load requests, tenacity or pybreaker."""
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from vetroi_api import handlers; "
+        "handlers.health_handler({'warmup': True}, None); "
+        "handlers.uploads_handler({'warmup': True}, None); "
+        "print([m for m in ('requests', 'tenacity', 'pybreaker') if m in sys.modules])"
+    )
+    env = {"AWS_REGION": "us-east-2", "PATH": os.environ.get("PATH", "")}
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(FUNCTIONS)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
