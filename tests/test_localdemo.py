@@ -147,7 +147,14 @@ async def _stale_if_error_scenario() -> list[tuple[int, str, str | None]]:
 
 def test_edge_serves_a_stale_career_while_every_origin_fails() -> None:
     """Fresh from the cache, then from both regions failing to stale-if-error, with CORS."""
-    assert asyncio.run(_stale_if_error_scenario()) == [
+    # A loop of its own: asyncio.run() would leave the main thread without a current loop,
+    # which the Pulumi mock tests that run later in the same process rely on.
+    loop = asyncio.new_event_loop()
+    try:
+        seen = loop.run_until_complete(_stale_if_error_scenario())
+    finally:
+        loop.close()
+    assert seen == [
         (200, "primary", ORIGIN),
         (200, "cache", ORIGIN),
         (200, "stale-cache", ORIGIN),
