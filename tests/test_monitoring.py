@@ -372,3 +372,45 @@ def test_freeze_length_comes_from_the_settings() -> None:
     deployment = run_stack("prod", overrides={**in_window(10), "vetroi:freezeHours": 6})
     assert deployment.outputs["changeFreeze"] is not None
     assert not any("freeze" in w for w in deployment.warnings)
+
+
+# --- other shapes -----------------------------------------------------------------------------
+
+
+def test_monolith_layout_is_watched_and_warmed_as_one_function() -> None:
+    """With one function for every route: one set of function alarms, one warm-up target."""
+    deployment = run_stack("backup", overrides={"vetroi:functionLayout": "monolith"})
+    names = deployment.outputs["functionNames"]
+    assert list(names) == ["monolith"]
+    found = alarms(deployment)
+    assert [n for n in found if "-fn-" in n] == [
+        "vetroi-backup-fn-monolith-errors",
+        "vetroi-backup-fn-monolith-throttles",
+        "vetroi-backup-fn-monolith-duration",
+    ]
+    targets = [t for t in deployment.of_type(TARGET) if "warmup" in t.name]
+    assert [t["arn"] for t in targets] == list(deployment.outputs["aliasArns"].values())
+
+
+def test_without_a_domain_only_the_edge_is_watched_in_us_east_1() -> None:
+    """No health checks without a domain: prod alarms on CloudFront, backup needs no us-east-1."""
+    no_domain = ("vetroi:domain", "vetroi:hostedZoneId")
+    prod = run_stack("prod", remove=no_domain)
+    backup = run_stack("backup", remove=no_domain)
+
+    assert [a.region for a in prod.of_type(ALARM) if a.get("namespace") == "AWS/Route53"] == []
+    assert "vetroi-prod-global-cloudfront-5xx" in alarms(prod)
+    assert [t.region for t in backup.of_type(TOPIC)] == ["us-west-2"]
+    # Prod probes CloudFront's own name; the backup stack has no public name to probe.
+    prod_targets = json.loads(
+        prod.one(FUNCTION, "synthetic")["environment"]["variables"]["VETROI_PROBE_TARGETS"]
+    )
+    assert prod_targets["public"] == prod.outputs["edgeUrl"]
+    assert prod_targets["public"].endswith(".cloudfront.net")
+    backup_targets = json.loads(
+        backup.one(FUNCTION, "synthetic")["environment"]["variables"]["VETROI_PROBE_TARGETS"]
+    )
+    assert list(backup_targets) == ["regional"]
+    assert sorted(n for n in alarms(backup) if "synthetic" in n) == [
+        "vetroi-backup-synthetic-regional"
+    ]
