@@ -48,10 +48,16 @@ class Window:
 
 def window(settings: Settings) -> Window | None:
     """The freeze window the settings describe, or None when no demo is planned."""
-    if settings.demo_time is None or settings.freeze_hours == 0:
+    if settings.demo_time is None:
         return None
-    demo = settings.demo_time
-    return Window(demo - timedelta(hours=settings.freeze_hours), demo, demo + DEMO_LENGTH)
+    return window_of(settings.demo_time, settings.freeze_hours)
+
+
+def window_of(demo: datetime, freeze_hours: int) -> Window | None:
+    """The freeze before a demo at `demo`; None when the freeze is turned off (0 hours)."""
+    if freeze_hours == 0:
+        return None
+    return Window(demo - timedelta(hours=freeze_hours), demo, demo + DEMO_LENGTH)
 
 
 def enforce(settings: Settings, now: datetime | None = None) -> Window | None:

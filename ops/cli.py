@@ -143,8 +143,8 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "preflight":
         return preflight.run(
             aws,
-            preflight.StackView(primary, outputs.get(primary)),
-            preflight.StackView(backup, outputs.get(backup)),
+            preflight.StackView(primary, outputs.get(primary), outputs.config(primary)),
+            preflight.StackView(backup, outputs.get(backup), outputs.config(backup)),
         )
     raise OpsError(f"unknown command {args.command}")
 

@@ -8,10 +8,12 @@ that says why.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from components.freeze import window_of
+from components.settings import PROJECT, declared_keys
 from ops.aws import Aws, credential_problem, describe
 from ops.errors import OpsError
 from ops.failover import ROUTE53_REGION, region_health
@@ -30,6 +32,8 @@ class StackView:
 
     name: str
     outputs: dict[str, Any]
+    # `pulumi config` of the stack, when the CLI is there: settings not deployed yet.
+    config: dict[str, Any] = field(default_factory=dict)
 
     @property
     def region(self) -> str:
@@ -78,7 +82,7 @@ class Preflight:
         return results
 
     def freeze(self) -> tuple[bool, str]:
-        window = self.primary.get("changeFreeze")
+        window = self.primary.get("changeFreeze") or _configured_window(self.primary.config)
         if not window:
             return False, "no demoTime set on the prod stack, so no freeze protects the demo"
         starts, ends = _time(window["starts"]), _time(window["ends"])
@@ -240,6 +244,23 @@ def run(aws: Aws, primary: StackView, backup: StackView, now: datetime | None = 
     failed = sum(not check.ok for check in checks)
     print(f"\n{len(checks) - failed}/{len(checks)} ready" + ("" if not failed else ": NOT ready"))
     return 1 if failed else 0
+
+
+def _configured_window(config: dict[str, Any]) -> dict[str, str] | None:
+    """The freeze from `demoTime` set in the stack but not deployed: an `up` inside the freeze is
+    refused, so the stack's `changeFreeze` output can lag behind its settings."""
+    demo = config.get(f"{PROJECT}:demoTime")
+    if not demo:
+        return None
+    hours = config.get(f"{PROJECT}:freezeHours") or declared_keys()["freezeHours"]["default"]
+    try:
+        moment = _time(str(demo))
+    except ValueError as error:
+        raise OpsError(f"the prod stack's demoTime {demo!r} is not a time: {error}") from error
+    if moment.tzinfo is None:
+        raise OpsError(f"the prod stack's demoTime {demo!r} has no offset (Z or +hh:mm)")
+    frozen = window_of(moment, int(hours))
+    return frozen.as_output() if frozen else None
 
 
 def _time(text: str) -> datetime:

@@ -55,6 +55,33 @@ class StackOutputs:
         except OpsError:
             return None
 
+    def config(self, stack: str) -> dict[str, Any]:
+        """The stack's settings as `pulumi config --json` gives them; empty without the CLI.
+
+        Only what is set in the stack is there, not the defaults of Pulumi.yaml.
+        """
+        pulumi = shutil.which("pulumi")
+        if pulumi is None or stack in self.files:
+            return {}
+        try:
+            result = subprocess.run(
+                [pulumi, "config", "--json", "-s", stack],
+                cwd=self.cwd,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return {}
+        if result.returncode != 0:
+            return {}
+        try:
+            data = json.loads(result.stdout)
+        except json.JSONDecodeError:
+            return {}
+        return {key: entry.get("value") for key, entry in data.items() if isinstance(entry, dict)}
+
     def _load(self, stack: str) -> dict[str, Any]:
         if stack in self.files:
             return _read_file(self.files[stack], stack)

@@ -712,3 +712,87 @@ def test_probe_runs_from_the_function_zip_in_an_isolated_interpreter(
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"outside": [], "ok": True}
+
+
+# --- through the Pulumi CLI -------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `pulumi` on PATH that answers `stack output` and `config` from files in a folder."""
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "pulumi"
+    script.write_text(
+        textwrap.dedent(
+            f"""\
+            #!{sys.executable}
+            import sys
+            from pathlib import Path
+            args = sys.argv[1:]
+            stack = args[args.index("-s") + 1]
+            kind = "outputs" if args[:2] == ["stack", "output"] else "config"
+            found = Path({str(stacks)!r}) / f"{{stack}}.{{kind}}.json"
+            if not found.exists():
+                print(f"error: no stack named '{{stack}}' found", file=sys.stderr)
+                sys.exit(255)
+            print(found.read_text())
+            """
+        )
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    return stacks
+
+
+def test_probe_reads_outputs_through_the_pulumi_cli(
+    api: FakeApi, fake_pulumi: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --outputs, the command asks `pulumi stack output --json -s prod`."""
+    (fake_pulumi / "prod.outputs.json").write_text(
+        json.dumps({"apiUrl": api.url, "corsOrigins": [ORIGIN]})
+    )
+
+    status = main(["probe", "--stack", "prod"])
+
+    assert status == 0, capsys.readouterr()
+    assert [path for _, path, _, _ in api.requests][-1] == "/prod/health"
+
+
+def test_missing_stack_gives_pulumis_reason(
+    fake_pulumi: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stack Pulumi does not know: exit 2 with Pulumi's own message, no traceback."""
+    status = main(["warmup", "--stack", "staging"])
+    error = capsys.readouterr().err
+
+    assert status == 2
+    assert "cannot read the outputs of stack 'staging'" in error
+    assert "no stack named 'staging' found" in error
+
+
+def test_preflight_reads_a_freeze_set_but_not_deployed(
+    moto_aws: None,
+    api: FakeApi,
+    fake_pulumi: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A demoTime set after the last `up` still counts: the freeze refuses the `up` itself."""
+    healthy_platform(tmp_path, api)  # writes the outputs files this test hands to the CLI
+    prod = json.loads((tmp_path / "prod.json").read_text())
+    del prod["changeFreeze"]
+    (fake_pulumi / "prod.outputs.json").write_text(json.dumps(prod))
+    (fake_pulumi / "backup.outputs.json").write_text((tmp_path / "backup.json").read_text())
+    demo = (datetime.now(UTC) + timedelta(hours=20)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    (fake_pulumi / "prod.config.json").write_text(
+        json.dumps({"vetroi:demoTime": {"value": demo, "secret": False}})
+    )
+
+    status = main(["preflight"])
+    output = capsys.readouterr().out
+
+    assert status == 0, output
+    assert f"demo at {demo}" in output
