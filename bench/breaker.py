@@ -27,6 +27,7 @@ pay it alike.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import socket
 import statistics
@@ -126,6 +127,9 @@ def main() -> None:
         )
         from vetroi_api import handlers, static
         from vetroi_api.config import Config
+
+        # One JSON line per request would bury the figures; the handler's tests check them.
+        logging.getLogger("vetroi_api").setLevel(logging.WARNING)
 
         codes = sorted(static.careers())
         config = Config.from_env()

@@ -29,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import tracing
 from .errors import OnetNotFound, OnetUnavailable
+from .logs import note
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def lookup(
         except OnetNotFound:
             not_found = True
         except OnetUnavailable as exc:
-            log.info("O*NET unavailable, falling back: %s", exc)
+            note("onetError", str(exc))
         else:
             cache.put(path, value)
             return Lookup(value, Source.ONET)

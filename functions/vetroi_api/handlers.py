@@ -28,7 +28,7 @@ from .http import (
     path_segments,
     preflight,
 )
-from .logs import logger, set_correlation_id
+from .logs import logger, set_correlation_id, take_notes
 
 # A request must finish before the function times out, so O*NET calls stop this much earlier.
 DEADLINE_MARGIN_SECONDS = 1.0
@@ -114,6 +114,7 @@ def _handle(event: Any, context: Any, only: Route | None) -> dict[str, Any]:
     global _cold
     started = time.perf_counter()
     cold, _cold = _cold, False
+    take_notes()  # nothing of an earlier request may leak into this one's line
 
     if is_warmup(event):
         return _warm(only, cold)
@@ -185,6 +186,7 @@ def _finish(
     }
     if isinstance(response.body, dict) and isinstance(response.body.get("error"), dict):
         fields["errorCode"] = response.body["error"].get("code")
+    fields.update(take_notes())
     logger.info("request", extra={"fields": fields})
     return response.to_api_gateway()
 

@@ -15,6 +15,8 @@ import time
 from typing import Any
 
 _correlation_id = ""
+# Fields the modules add to the current request's log line (see `note`).
+_notes: dict[str, Any] = {}
 
 
 class JsonFormatter(logging.Formatter):
@@ -65,3 +67,14 @@ logger = _build()
 def set_correlation_id(value: str) -> None:
     global _correlation_id
     _correlation_id = value
+
+
+def note(name: str, value: Any) -> None:
+    """Add a field to the log line of the request being served, rather than a line of its own."""
+    _notes[name] = value
+
+
+def take_notes() -> dict[str, Any]:
+    notes = dict(_notes)
+    _notes.clear()
+    return notes

@@ -366,3 +366,16 @@ def test_parse_retry_after_http_date() -> None:
 def test_context_fixture_default() -> None:
     """The fake context leaves ten seconds, like the functions' default timeout."""
     assert LambdaContext().get_remaining_time_in_millis() == 10_000
+
+
+def test_fallback_reason_on_the_request_line(
+    aws: Any, onet: OnetServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An O*NET failure is one field of the request's log line, not a line of its own."""
+    onet.mode = "error"
+    career()
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 1, lines
+    assert lines[0]["source"] == "static"
+    assert lines[0]["onetError"] == "O*NET answered 500"
