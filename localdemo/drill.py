@@ -14,6 +14,12 @@ within the window (both regions down is expected to fail every POST: nothing can
 
 The environment runs with the O*NET stand-in in replay mode and the O*NET cache seeded as
 expired, so every request goes through O*NET and its fallbacks, and O*NET's faults show.
+
+Known limitations: a region serves concurrent requests on threads of one process (gateway.py),
+where Lambda gives each its own sandbox. While O*NET is slow, the requests of one region share
+one O*NET client, whose circuit breaker holds a lock for the length of each call, so they wait
+for each other; the "O*NET slow" row is therefore worse here than in AWS, where each sandbox has
+its own client and breaker.
 """
 
 from __future__ import annotations

@@ -19,8 +19,10 @@ pays the cold start, as in Lambda.
 Known limitations:
 - A handler that runs past the timeout gets a 502 as in Lambda, but its thread cannot be killed
   and finishes in the background; Lambda would freeze the sandbox and start a new one.
-- Every route's handler lives in this one process, whereas the per-route layout deploys one
-  function (and so one sandbox and one set of module globals) per route.
+- Every route's handler lives in this one process and serves concurrent requests on threads,
+  whereas Lambda runs one request at a time per sandbox and the per-route layout deploys one
+  function per route: module globals (clients, the O*NET circuit breaker, its lock) are shared
+  here by requests that would each have their own in AWS.
 - Stage throttling (429) and request validation are not emulated.
 """
 
