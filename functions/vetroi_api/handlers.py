@@ -111,6 +111,22 @@ def is_warmup(event: Any) -> bool:
 
 
 def _handle(event: Any, context: Any, only: Route | None) -> dict[str, Any]:
+    try:
+        return _handle_request(event, context, only)
+    except Exception:
+        # Only a fault in the error handling itself gets here: answer without any of it.
+        logger.exception("unhandled error while answering")
+        origins = [o.strip() for o in os.environ.get("VETROI_CORS_ORIGINS", "").split(",")]
+        headers = {
+            "Content-Type": "application/json",
+            "Access-Control-Allow-Origin": origins[0] or "*",
+            "Access-Control-Allow-Methods": only.allowed if only else ALL_METHODS,
+        }
+        body = '{"error":{"code":"internal_error","message":"Something went wrong."}}'
+        return {"statusCode": 500, "headers": headers, "body": body, "isBase64Encoded": False}
+
+
+def _handle_request(event: Any, context: Any, only: Route | None) -> dict[str, Any]:
     global _cold
     started = time.perf_counter()
     cold, _cold = _cold, False

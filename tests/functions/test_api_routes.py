@@ -371,3 +371,17 @@ def test_health_and_uploads_skip_onet_libraries() -> None:
     )
 
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
+def test_fault_in_error_handling(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Even a fault while shaping the answer gives a JSON 500 with CORS headers."""
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("broken while answering")
+
+    monkeypatch.setattr(handlers, "_finish", broken)
+    response = call(handlers.career_handler, make_event("v2", "GET", "/career/11-1011.00"))
+
+    assert response.status == 500, response
+    assert response.body["error"]["code"] == "internal_error"
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
