@@ -97,15 +97,18 @@ class LocalAws:
             )
         return self._clients[key]
 
-    def bootstrap(self, stale_cache: bool = False) -> None:
-        """Create the table in both regions, the three buckets, and fill them."""
+    def bootstrap(self, stale_cache: bool = False, origins: tuple[str, ...] = ("*",)) -> None:
+        """Create the table in both regions, the three buckets, and fill them.
+
+        `origins` may post DD-214s straight to the upload bucket from a browser.
+        """
         items = list(cache_items(CACHE_FRESH_SECONDS, stale=stale_cache))
         # Clients are made here, one thread; moto answers the three jobs side by side.
         clients = [self.client("dynamodb", r) for r in (PRIMARY_REGION, BACKUP_REGION)]
         s3 = self.client("s3")
         with ThreadPoolExecutor(max_workers=8) as pool:
             jobs = [pool.submit(self._table, client, items) for client in clients]
-            jobs.append(pool.submit(self._buckets, s3))
+            jobs.append(pool.submit(self._buckets, s3, origins))
             for job in jobs:
                 job.result()
             static = [
@@ -121,7 +124,7 @@ class LocalAws:
             for job in static:
                 job.result()
 
-    def _buckets(self, s3: Any) -> None:
+    def _buckets(self, s3: Any, origins: tuple[str, ...]) -> None:
         for bucket in (UPLOAD_BUCKET, CACHE_BUCKET, STATIC_BUCKET):
             with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
                 s3.create_bucket(
@@ -134,7 +137,7 @@ class LocalAws:
             CORSConfiguration={
                 "CORSRules": [
                     {
-                        "AllowedOrigins": ["*"],
+                        "AllowedOrigins": list(origins),
                         "AllowedMethods": ["POST"],
                         "AllowedHeaders": ["*"],
                         "MaxAgeSeconds": 600,

@@ -119,7 +119,7 @@ class Environment:
             self.regions[role] = region
             region.start()
         await asyncio.to_thread(self.aws.wait_ready)
-        await asyncio.to_thread(self.aws.bootstrap, self.config.stale_cache)
+        await asyncio.to_thread(self.aws.bootstrap, self.config.stale_cache, self.config.origins)
 
     async def _start_edge(self) -> None:
         self._runner = web.AppRunner(self.edge.app(), access_log=None)
