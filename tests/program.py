@@ -160,6 +160,8 @@ def _computed(typ: str, name: str, region: str, inputs: dict[str, Any]) -> dict[
         }
     elif typ == "aws:cloudfront/distribution:Distribution":
         state |= {"domainName": f"d-{name}.cloudfront.net", "hostedZoneId": "Z2FDTNDATAQYW2"}
+    elif typ == "aws:route53/record:Record":
+        state |= {"fqdn": str(inputs.get("name", "")).rstrip(".")}
     elif typ == "pulumi:pulumi:StackReference":
         state |= {"outputs": dict(REFERENCED_OUTPUTS), "secretOutputNames": []}
     elif typ == "aws:acm/certificate:Certificate":
