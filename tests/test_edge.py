@@ -128,6 +128,10 @@ def test_custom_domain_lives_in_its_own_region(stack: str, prod: Deployment, bac
 
     assert domain["domainName"] == certificate["domainName"] == API_NAME
     assert domain.region == certificate.region == issued.region == deployment.region
+    validation = deployment.named("vetroi-failover-cert-validation")
+    assert validation["zoneId"] == "Z0123456789EXAMPLE"
+    assert validation["allowOverwrite"] is True
+    assert issued["validationRecordFqdns"] == [validation["name"].rstrip(".")]
     assert domain["regionalCertificateArn"] == issued["certificateArn"]
     assert domain["endpointConfiguration"]["types"] == "REGIONAL"
     assert domain["securityPolicy"] == "TLS_1_2"
