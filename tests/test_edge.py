@@ -91,6 +91,9 @@ def test_cloudfront_certificate_and_waf_live_in_us_east_1(prod: Deployment):
     assert certificate["domainName"] == EDGE_NAME
     assert (certificate.region, issued.region, waf.region) == ("us-east-1",) * 3
     assert waf["scope"] == "CLOUDFRONT"
+    validation = prod.named("vetroi-edge-cert-validation")
+    assert EDGE_NAME in validation["name"] and validation["zoneId"] == "Z0123456789EXAMPLE"
+    assert issued["validationRecordFqdns"] == [validation["name"].rstrip(".")]
     assert distribution["webAclId"].startswith("arn:aws:wafv2:us-east-1:")
     viewer = distribution["viewerCertificate"]
     assert viewer["acmCertificateArn"] == issued["certificateArn"]
