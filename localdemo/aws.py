@@ -13,9 +13,13 @@ Each region reaches DynamoDB through its own relay (`AWS_ENDPOINT_URL_DYNAMODB`)
 pipe to moto that the `table` fault closes: the port refuses connections and open ones are cut,
 which is what a region whose replica is unreachable sees.
 
-Known limitations: moto does not replicate between the two tables, so an O*NET answer one
-region caches is not seen by the other; both start with the same cache, which is what matters
-for a failover. Bucket policies, encryption and public-access blocks are not applied locally.
+The two tables are kept in step as a global table's replicas are (`TableReplicator`): a write
+in either shows up in the other within about a second, the later write winning.
+
+Known limitations: replication compares whole-table scans, which suits the demo's table of a
+few hundred items, not a large one; a conflicting write to the same item in both regions within
+one replication round keeps the primary's. Bucket policies, encryption and public-access blocks
+are not applied locally.
 """
 
 from __future__ import annotations
@@ -182,6 +186,70 @@ class LocalAws:
             raise
         data: bytes = response["Body"].read()
         return data
+
+
+Key = tuple[str, str]
+
+
+class TableReplicator:
+    """Copies each change made in one region's table to the other, as a global table does.
+
+    Every `interval` seconds it scans both tables and compares each with what it saw last time:
+    an item added or changed on one side is written to the other, an item gone from one side is
+    deleted from the other. Its own writes are part of what it expects to see next time, so
+    nothing bounces back. It talks to moto directly: a region losing its access to its table
+    (the `table` fault) does not stop replication, as it would not in AWS.
+    """
+
+    def __init__(self, aws: LocalAws, interval: float = 0.5) -> None:
+        self.clients = {r: aws.client("dynamodb", r) for r in (PRIMARY_REGION, BACKUP_REGION)}
+        self.interval = interval
+        self.seen: dict[str, dict[Key, dict[str, Any]]] = {r: {} for r in self.clients}
+        self.copied = 0
+
+    def scan(self, region: str) -> dict[Key, dict[str, Any]]:
+        items: dict[Key, dict[str, Any]] = {}
+        paginator = self.clients[region].get_paginator("scan")
+        for page in paginator.paginate(TableName=TABLE_NAME, ConsistentRead=True):
+            for item in page["Items"]:
+                items[(item["pk"]["S"], item["sk"]["S"])] = item
+        return items
+
+    def prime(self) -> None:
+        """Take the current content of both tables as already replicated."""
+        for region in self.clients:
+            self.seen[region] = self.scan(region)
+
+    def replicate_once(self) -> int:
+        """One round in both directions; returns how many items it wrote or deleted."""
+        now = {region: self.scan(region) for region in self.clients}
+        changes = 0
+        source, target = PRIMARY_REGION, BACKUP_REGION
+        for origin, other in ((source, target), (target, source)):
+            before = self.seen[origin]
+            for key, item in now[origin].items():
+                if before.get(key) != item and now[other].get(key) != item:
+                    self.clients[other].put_item(TableName=TABLE_NAME, Item=item)
+                    now[other][key] = item
+                    changes += 1
+            for key in before.keys() - now[origin].keys():
+                if key in now[other]:
+                    self.clients[other].delete_item(
+                        TableName=TABLE_NAME, Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}}
+                    )
+                    del now[other][key]
+                    changes += 1
+        self.seen = now
+        self.copied += changes
+        return changes
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.replicate_once)
+            except Exception:  # moto restarting or busy: the next round catches up
+                log.warning("table replication round failed", exc_info=True)
+            await asyncio.sleep(self.interval)
 
 
 class TcpRelay:

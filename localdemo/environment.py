@@ -27,6 +27,7 @@ from .aws import (
     TABLE_NAME,
     UPLOAD_BUCKET,
     LocalAws,
+    TableReplicator,
     TcpRelay,
     _plain_environment,
 )
@@ -67,6 +68,7 @@ class Environment:
             config.onet_base_url,
             config.onet_slow_seconds,
         )
+        self.replicator = TableReplicator(self.aws)
         self.regions: dict[str, Region] = {}
         self.edge = Edge(config, self)
         self.table_fault = "up"
@@ -74,6 +76,7 @@ class Environment:
         self.started_in: float | None = None
         self._runner: web.AppRunner | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._replication: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -95,6 +98,7 @@ class Environment:
             raise
         self.edge.start_checks()
         self._watcher = asyncio.create_task(self._watch_regions())
+        self._replication = asyncio.create_task(self.replicator.run())
         self.started_in = time.perf_counter() - started
 
     async def _start_children(self) -> None:
@@ -120,6 +124,7 @@ class Environment:
             region.start()
         await asyncio.to_thread(self.aws.wait_ready)
         await asyncio.to_thread(self.aws.bootstrap, self.config.stale_cache, self.config.origins)
+        await asyncio.to_thread(self.replicator.prime)
 
     async def _start_edge(self) -> None:
         self._runner = web.AppRunner(self.edge.app(), access_log=None)
@@ -182,11 +187,12 @@ class Environment:
 
     async def stop(self) -> None:
         """Stop everything that was started, in reverse order; safe to call more than once."""
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-            self._watcher = None
+        for task in (self._watcher, self._replication):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._watcher = self._replication = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -290,7 +296,11 @@ class Environment:
         return {
             "regions": {role: region.snapshot() for role, region in self.regions.items()},
             "onet": self.onet.snapshot(),
-            "table": {"fault": self.table_fault, "appliesTo": PRIMARY},
+            "table": {
+                "fault": self.table_fault,
+                "appliesTo": PRIMARY,
+                "replicatedWrites": self.replicator.copied,
+            },
             "aws": {"endpoint": self.aws.endpoint},
             "package": {"sha256": self.package_sha},
             "logs": str(self.log_dir),

@@ -18,12 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import boto3
 import pytest
 import requests
 from aiohttp import web
+from moto import mock_aws
 from multidict import CIMultiDict
 
 from localdemo import gateway, onetdata
+from localdemo.aws import BACKUP_REGION, PRIMARY_REGION, TABLE_NAME, TableReplicator
 from localdemo.cache import CacheControl, EdgeCache
 from localdemo.config import ConfigError, DemoConfig, from_environment
 from localdemo.cors import CorsPolicy
@@ -160,6 +163,52 @@ def test_edge_serves_a_stale_career_while_every_origin_fails() -> None:
         (200, "stale-cache", ORIGIN),
         (503, "backup", ORIGIN),
     ]
+
+
+class MotoClients:
+    """In-process moto clients, in the shape TableReplicator asks LocalAws for them."""
+
+    def client(self, service: str, region: str) -> Any:
+        return boto3.client(service, region_name=region)
+
+
+def test_replicator_copies_changes_both_ways_without_bouncing(monkeypatch: Any) -> None:
+    """A write or delete in one region's table reaches the other; nothing comes back."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    with mock_aws():
+        clients = MotoClients()
+        for region in (PRIMARY_REGION, BACKUP_REGION):
+            clients.client("dynamodb", region).create_table(
+                TableName=TABLE_NAME,
+                AttributeDefinitions=[
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "S"},
+                ],
+                KeySchema=[
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        primary = clients.client("dynamodb", PRIMARY_REGION)
+        backup = clients.client("dynamodb", BACKUP_REGION)
+        replicator = TableReplicator(clients)  # type: ignore[arg-type]  # duck-typed LocalAws
+        replicator.prime()
+        key = {"pk": {"S": "onet#x"}, "sk": {"S": "v1"}}
+
+        primary.put_item(TableName=TABLE_NAME, Item={**key, "body": {"S": "1"}})
+        assert replicator.replicate_once() == 1
+        assert backup.get_item(TableName=TABLE_NAME, Key=key)["Item"]["body"]["S"] == "1"
+
+        backup.put_item(TableName=TABLE_NAME, Item={**key, "body": {"S": "2"}})
+        assert replicator.replicate_once() == 1
+        assert primary.get_item(TableName=TABLE_NAME, Key=key)["Item"]["body"]["S"] == "2"
+
+        primary.delete_item(TableName=TABLE_NAME, Key=key)
+        assert replicator.replicate_once() == 1
+        assert "Item" not in backup.get_item(TableName=TABLE_NAME, Key=key)
+        assert replicator.replicate_once() == 0
 
 
 def test_cors_policy_overrides_the_origin_and_needs_an_origin() -> None:
@@ -427,6 +476,25 @@ def test_table_down_moves_traffic_to_the_backup(settled: RunningDemo) -> None:
     assert took <= BUDGET + SLACK
     response = settled.http.post(f"{settled.url}/recommend", json={"branch": "army", "code": "11B"})
     assert response.status_code == 200 and response.headers["X-Vetroi-Source"] == "backup"
+
+
+def test_what_one_region_caches_the_other_reads(settled: RunningDemo) -> None:
+    """The global table: O*NET's answer stored by the primary is fresh in the backup too."""
+    url = f"{settled.url}/career/13-1071.00"
+    replicated = settled.status()["table"]["replicatedWrites"]
+    first = settled.http.get(url)
+    assert (first.headers["X-Vetroi-Source"], first.headers["X-Data-Source"]) == (
+        "primary",
+        "onet",
+    )
+    settled.wait_for(lambda s: s["table"]["replicatedWrites"] > replicated, 5, "replicated")
+    settled.faults(forceFailover=True)
+    requests.post(f"{settled.url}/_demo/cache", json={"clear": True}, timeout=5)
+    second = settled.http.get(url)
+    assert (second.headers["X-Vetroi-Source"], second.headers["X-Data-Source"]) == (
+        "backup",
+        "cache",
+    )
 
 
 def test_onet_down_is_answered_from_the_stale_cache(settled: RunningDemo) -> None:
