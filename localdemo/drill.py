@@ -237,11 +237,11 @@ def table(rows: list[dict[str, Any]], budget: float) -> str:
     for row in rows:
         recovered = row["recoveredAfter"]
         failures = ", ".join(f"{n}x {what}" for what, n in sorted(row["failures"].items()))
+        recovery = "never" if recovered is None else f"{recovered:.1f} s"
         lines.append(
             f"{row['fault']:<20}{row['getCorrect']:>7.1f}%{row['getCors']:>9.1f}%"
             f"{row['postCorrect']:>8.1f}%{row['postCors']:>10.1f}%{row['p95Ms']:>8}  "
-            + ("never" if recovered is None else f"{recovered:.1f} s").ljust(17)
-            + failures
+            f"{recovery:<17}{failures}".rstrip()
         )
     lines.append(f"(failover budget with these settings: {budget:.1f} s)")
     return "\n".join(lines)

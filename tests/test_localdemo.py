@@ -30,6 +30,7 @@ from localdemo.aws import BACKUP_REGION, PRIMARY_REGION, TABLE_NAME, TableReplic
 from localdemo.cache import CacheControl, EdgeCache
 from localdemo.config import ConfigError, DemoConfig, from_environment
 from localdemo.cors import CorsPolicy
+from localdemo.drill import Outcome, Result, table
 from localdemo.edge import Edge
 from localdemo.health import BACKUP, PRIMARY, RegionHealth, serving_region
 from localdemo.processes import free_port
@@ -343,6 +344,23 @@ def test_seeded_cache_reads_as_the_bundled_career() -> None:
     title, careers = _crosswalk_careers(Lookup(document, Source.CACHE), "army", "11B")
     assert title == crosswalks["army"]["11B"]["title"]
     assert [soc for soc, _ in careers] == crosswalks["army"]["11B"]["careers"]
+
+
+def test_drill_measures_recovery_from_the_last_failure() -> None:
+    """Recovery: the first request sent after the last failure; never, if the last failed."""
+    result = Result("primary down")
+    result.post = [
+        Outcome(at, ok, True, 0.01, "200" if ok else "502")
+        for at, ok in ((0.0, False), (0.5, False), (1.0, True), (1.5, True))
+    ]
+    result.get = [Outcome(at, True, True, 0.01, "200") for at in (0.2, 0.7, 1.2)]
+    row = result.row()
+    assert (row["recoveredAfter"], row["postCorrect"], row["getCorrect"]) == (0.7, 50.0, 100.0)
+    assert row["failures"] == {"POST 502": 2}
+    assert "primary down" in table([row], 2.8) and "0.7 s" in table([row], 2.8)
+    result.post.append(Outcome(2.0, False, True, 0.01, "502"))
+    assert result.recovered_after() is None
+    assert Result("fine", get=result.get).recovered_after() == 0.0
 
 
 def test_config_rejects_bad_settings_with_a_clear_error() -> None:
