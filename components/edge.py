@@ -29,6 +29,9 @@ Known limitations:
   accepts TLS 1.0 and later from viewers; TLS 1.2 as the minimum needs the domain.
 - The fallback distribution's address is public: anyone who learns it can read careers through
   it (the same WAF applies to it).
+- Requests the AWS common rules block get WAF's own 403; only the rate limit answers with the
+  API's JSON error shape (429). Whether CloudFront adds the CORS headers to answers WAF makes
+  has not been verified here.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ CORS_EXPOSED_HEADERS = ["X-Data-Source", "X-Request-Id"]
 CORS_MAX_AGE_SECONDS = 600
 # The settings' wafRateLimit counts requests per IP over this window (WAF's default).
 WAF_RATE_WINDOW_SECONDS = 300
+RATE_LIMITED_BODY = "rate-limited"
 HSTS_MAX_AGE_SECONDS = 2 * 365 * 24 * 3600
 # The longest CloudFront keeps a career the origin marked cacheable; the origin's own max-age
 # and stale-if-error decide within it.
@@ -450,11 +454,34 @@ class Edge(pulumi.ComponentResource):
             scope="CLOUDFRONT",
             description="VetROI edge: per-IP rate limit and AWS common rules",
             default_action={"allow": {}},
+            custom_response_bodies=[
+                {
+                    "key": RATE_LIMITED_BODY,
+                    "content_type": "APPLICATION_JSON",
+                    "content": json.dumps(
+                        {
+                            "error": {
+                                "code": "rate_limited",
+                                "message": "Too many requests from this address; "
+                                "try again in a few minutes.",
+                            }
+                        }
+                    ),
+                }
+            ],
             rules=[
                 {
                     "name": "per-ip-rate-limit",
                     "priority": 0,
-                    "action": {"block": {}},
+                    # 429 with the API's error shape, so a client can tell a rate limit apart.
+                    "action": {
+                        "block": {
+                            "custom_response": {
+                                "response_code": 429,
+                                "custom_response_body_key": RATE_LIMITED_BODY,
+                            }
+                        }
+                    },
                     "statement": {
                         "rate_based_statement": {
                             "limit": args.waf_rate_limit,

@@ -113,7 +113,12 @@ def test_waf_applies_common_rules_and_the_per_ip_rate_limit(prod: Deployment, tu
     assert (managed["vendorName"], managed["name"]) == ("AWS", "AWSManagedRulesCommonRuleSet")
     rate = rules["per-ip-rate-limit"]["statement"]["rateBasedStatement"]
     assert (rate["limit"], rate["aggregateKeyType"]) == (1000, "IP")
-    assert "block" in rules["per-ip-rate-limit"]["action"]
+    answer = rules["per-ip-rate-limit"]["action"]["block"]["customResponse"]
+    assert answer["responseCode"] == 429
+    (body,) = [
+        b for b in waf["customResponseBodies"] if b["key"] == answer["customResponseBodyKey"]
+    ]
+    assert json.loads(body["content"])["error"]["code"] == "rate_limited"
     other = {r["name"]: r for r in tuned.one("aws:wafv2/webAcl:WebAcl")["rules"]}
     assert other["per-ip-rate-limit"]["statement"]["rateBasedStatement"]["limit"] == 250
 
