@@ -14,7 +14,7 @@ from typing import Any
 
 from components.freeze import window_of
 from components.settings import PROJECT, declared_keys
-from ops.aws import Aws, credential_problem, describe
+from ops.aws import Aws, arn_region, credential_problem, describe
 from ops.errors import OpsError
 from ops.failover import ROUTE53_REGION, region_health
 from ops.report import Check, print_checklist
@@ -64,6 +64,7 @@ class Preflight:
             ("no alarm in ALARM", self.alarms),
             ("no function error in the last hour", self.function_errors),
             ("a backup newer than a day", self.recent_backup),
+            ("backup plan copies to the other region", self.backup_plan),
             ("static fallback data present", self.static_data),
             ("functions warm", self.functions_warm),
         ]
@@ -190,6 +191,37 @@ class Preflight:
         if newest is None or newest < since:
             return False, f"no backup of {table} since {since:%Y-%m-%d %H:%M} UTC (`ops snapshot`)"
         return True, f"newest {newest.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+    def backup_plan(self) -> tuple[bool, str]:
+        """The prod stack's AWS Backup plan exists and copies into a vault of the backup region."""
+        backup = self.aws.client("backup", self.primary.region)
+        prefix = f"vetroi-{self.primary.name}-"
+        plans = [
+            plan
+            for page in backup.get_paginator("list_backup_plans").paginate()
+            for plan in page.get("BackupPlansList", [])
+            if plan["BackupPlanName"].startswith(prefix)
+        ]
+        if not plans:
+            return False, f"no AWS Backup plan named {prefix}* in {self.primary.region}"
+        copies: list[str] = []
+        for plan in plans:
+            rules = backup.get_backup_plan(BackupPlanId=plan["BackupPlanId"])["BackupPlan"]
+            for rule in rules.get("Rules", []):
+                copies += [c["DestinationBackupVaultArn"] for c in rule.get("CopyActions", [])]
+        elsewhere = [arn for arn in copies if arn_region(arn) == self.backup.region]
+        if not elsewhere:
+            return False, f"{plans[0]['BackupPlanName']} copies nothing to {self.backup.region}"
+        vault = elsewhere[0].rsplit(":", 1)[-1]
+        try:
+            self.aws.client("backup", self.backup.region).describe_backup_vault(
+                BackupVaultName=vault
+            )
+        except Exception as error:
+            if credential_problem(error):
+                raise
+            return False, f"copy vault {vault} missing in {self.backup.region} ({describe(error)})"
+        return True, f"{plans[0]['BackupPlanName']} copies to {vault} in {self.backup.region}"
 
     def _recovery_point(self, table: str, since: datetime) -> datetime | None:
         """The newest AWS Backup recovery point of the table, when AWS Backup can be read."""

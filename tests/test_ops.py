@@ -501,6 +501,7 @@ def healthy_platform(tmp_path: Path, api: FakeApi) -> list[str]:
     boto3.client("dynamodb", region_name=PRIMARY).create_backup(
         TableName=TABLE, BackupName="nightly"
     )
+    make_backup_plan()
     s3 = boto3.client("s3", region_name=PRIMARY)
     s3.create_bucket(
         Bucket="vetroi-static", CreateBucketConfiguration={"LocationConstraint": PRIMARY}
@@ -537,6 +538,34 @@ def healthy_platform(tmp_path: Path, api: FakeApi) -> list[str]:
     )
 
 
+def make_backup_plan() -> None:
+    """The prod stack's plan and the backup stack's copy vault, as the stacks declare them."""
+    primary = boto3.client("backup", region_name=PRIMARY)
+    primary.create_backup_vault(BackupVaultName="vetroi-prod-backup-us-east-2")
+    boto3.client("backup", region_name=BACKUP).create_backup_vault(
+        BackupVaultName="vetroi-table-copies"
+    )
+    primary.create_backup_plan(
+        BackupPlan={
+            "BackupPlanName": "vetroi-prod-backup-daily",
+            "Rules": [
+                {
+                    "RuleName": "daily",
+                    "TargetBackupVaultName": "vetroi-prod-backup-us-east-2",
+                    "ScheduleExpression": "cron(0 5 * * ? *)",
+                    "CopyActions": [
+                        {
+                            "DestinationBackupVaultArn": (
+                                f"arn:aws:backup:{BACKUP}:{ACCOUNT}:backup-vault:vetroi-table-copies"
+                            )
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+
+
 def checklist(output: str) -> dict[str, str]:
     lines = [line for line in output.splitlines() if line[:1] in ("✓", "✗")]
     return {line[2:].split("  ")[0].strip(): line[:1] for line in lines}
@@ -545,7 +574,7 @@ def checklist(output: str) -> dict[str, str]:
 def test_preflight_ticks_every_line_when_ready(
     moto_aws: None, api: FakeApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A platform ready for the demo gets eight ticks and exit 0."""
+    """A platform ready for the demo gets a tick on every line and exit 0."""
     files = healthy_platform(tmp_path, api)
 
     status = main(["preflight", *files])
@@ -553,8 +582,8 @@ def test_preflight_ticks_every_line_when_ready(
 
     assert status == 0, output
     marks = checklist(output)
-    assert len(marks) == 8 and set(marks.values()) == {"✓"}, output
-    assert "8/8 ready" in output
+    assert len(marks) == 9 and set(marks.values()) == {"✓"}, output
+    assert "9/9 ready" in output
 
 
 def test_preflight_crosses_what_is_not_ready(
@@ -607,14 +636,17 @@ def test_preflight_crosses_what_is_not_ready(
     assert "vetroi-api-recommend-us-west-2 (us-west-2)" in output
     assert marks["Route53 health checks healthy"] == "✗" and "failover forced" in output
     assert marks["a backup newer than a day"] == "✓"
-    assert "5/8 ready: NOT ready" in output
+    assert "6/9 ready: NOT ready" in output
 
 
 def test_preflight_crosses_missing_backup_static_data_and_freeze(
     moto_aws: None, api: FakeApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """No recent backup, no static data and no freeze are each named."""
+    """No recent backup, no copy vault, no static data and no freeze are each named."""
     files = healthy_platform(tmp_path, api)
+    boto3.client("backup", region_name=BACKUP).delete_backup_vault(
+        BackupVaultName="vetroi-table-copies"
+    )
     boto3.client("s3", region_name=PRIMARY).delete_object(
         Bucket="vetroi-static", Key="career/11-1011.00"
     )
@@ -633,6 +665,8 @@ def test_preflight_crosses_missing_backup_static_data_and_freeze(
     assert marks["a backup newer than a day"] == "✗" and "ops snapshot" in output
     assert marks["static fallback data present"] == "✗"
     assert marks["change freeze in force"] == "✗" and "no demoTime" in output
+    assert marks["backup plan copies to the other region"] == "✗"
+    assert "copy vault vetroi-table-copies missing in us-west-2" in output
     assert marks["functions warm"] == "✓"
 
 
