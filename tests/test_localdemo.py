@@ -9,6 +9,7 @@ that a hung region costs seconds, not the demo's defaults.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import subprocess
 import sys
@@ -33,6 +34,7 @@ from localdemo.cors import CorsPolicy
 from localdemo.drill import Outcome, Result, table
 from localdemo.edge import Edge
 from localdemo.health import BACKUP, PRIMARY, RegionHealth, serving_region
+from localdemo.onet import OnetStandIn
 from localdemo.processes import free_port
 from localdemo.regions import CORS_HEADERS, MONOLITH_HANDLER, ROUTES
 from tests.localdemo_env import ORIGIN, ROOT, RunningDemo
@@ -212,6 +214,78 @@ def test_replicator_copies_changes_both_ways_without_bouncing(monkeypatch: Any) 
         assert replicator.replicate_once() == 0
 
 
+async def _onet_scenario() -> list[Any]:
+    async def upstream(request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "path": request.match_info["path"],
+                "query": dict(request.query),
+                "authorized": request.headers.get("Authorization", "").startswith("Basic "),
+            }
+        )
+
+    app = web.Application()
+    app.router.add_get("/ws/{path:.*}", upstream)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    real = OnetStandIn("127.0.0.1", free_port(), "real", f"http://127.0.0.1:{port}/ws", 0.3)
+    replay = OnetStandIn("127.0.0.1", free_port(), "replay", "unused", 0.3)
+    await real.start()
+    await replay.start()
+    seen: list[Any] = []
+    credentials = {"Authorization": "Basic " + base64.b64encode(b"user:secret").decode()}
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def get(base: str, path: str, signed: bool = True) -> None:
+                started = time.monotonic()
+                headers = credentials if signed else {}
+                try:
+                    async with session.get(f"{base}/{path}", headers=headers) as response:
+                        body = await response.json()
+                        seen.append((response.status, body, time.monotonic() - started))
+                except aiohttp.ClientConnectionError as exc:
+                    seen.append(type(exc).__name__)
+
+            await get(real.base_url, "veterans/military?keyword=11B")
+            await real.set_fault("slow")
+            await get(real.base_url, "online/occupations/11-1011.00/")
+            await real.set_fault("down")
+            await get(real.base_url, "online/occupations/11-1011.00/")
+            await real.set_fault("up")
+            await get(real.base_url, "online/occupations/11-1011.00/")
+            await get(replay.base_url, "online/occupations/11-1011.00/")
+            await get(replay.base_url, "online/occupations/99-9999.99/")
+            await get(replay.base_url, "veterans/military?keyword=11B", signed=False)
+    finally:
+        for closing in (real, replay):
+            await closing.close()
+        await runner.cleanup()
+    return seen
+
+
+def test_onet_stand_in_forwards_replays_and_fails_on_demand() -> None:
+    """Real mode forwards path, query and credentials; faults slow it or close it; replay
+    answers from the bundled data, 404 for what it lacks, 401 without credentials."""
+    loop = asyncio.new_event_loop()
+    try:
+        seen = loop.run_until_complete(_onet_scenario())
+    finally:
+        loop.close()
+    forwarded, slow, down, restored, replayed, missing, anonymous = seen
+    assert forwarded[:2] == (
+        200,
+        {"path": "veterans/military", "query": {"keyword": "11B"}, "authorized": True},
+    )
+    assert slow[0] == 200 and slow[2] >= 0.3
+    assert down == "ClientConnectorError"
+    assert restored[0] == 200
+    assert replayed[0] == 200 and replayed[1]["title"] == "Chief Executives"
+    assert missing[0] == 404 and anonymous[0] == 401
+
+
 def test_cors_policy_overrides_the_origin_and_needs_an_origin() -> None:
     """Allowed origin echoed with Vary; unknown or absent origin: no CORS header at all."""
     policy = CorsPolicy((ORIGIN,))
@@ -328,6 +402,62 @@ def test_gateway_rejects_a_malformed_proxy_response(response: Any) -> None:
     with pytest.raises(gateway.GatewayError) as caught:
         gateway._check_proxy_response(response)
     assert caught.value.status == 502
+
+
+HANDLERS = """
+import time
+
+def boom(event, context):
+    raise ValueError("bug")
+
+def slow(event, context):
+    time.sleep(2)
+    return {"statusCode": 200, "body": "late"}
+
+def fine(event, context):
+    return {
+        "statusCode": 201,
+        "headers": {"X-One": 1},
+        "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]},
+        "body": "{}",
+    }
+"""
+
+
+@pytest.fixture
+def fake_package(tmp_path: Path) -> Iterator[str]:
+    (tmp_path / "fake_handlers.py").write_text(HANDLERS)
+    sys.path.insert(0, str(tmp_path))
+    yield "fake_handlers"
+    sys.path.remove(str(tmp_path))
+    sys.modules.pop("fake_handlers", None)
+
+
+@pytest.mark.parametrize("handler", ["boom", "slow"])
+def test_gateway_answers_502_when_the_function_fails_or_times_out(
+    fake_package: str, handler: str
+) -> None:
+    """A raising or timed-out function is API Gateway's 502, not a hang or a traceback."""
+    route = {"method": "GET", "path": "/x", "handler": f"{fake_package}.{handler}"}
+    region = _region(routes=[route], timeout_seconds=0.5)
+    found, _ = region.resolve("GET", "/x")
+    started = time.monotonic()
+    with pytest.raises(gateway.GatewayError) as caught:
+        region.invoke(found, {})
+    assert caught.value.status == 502 and time.monotonic() - started < 1.5
+
+
+def test_gateway_turns_the_proxy_response_into_http(fake_package: str) -> None:
+    """Status, single and multi-value headers, body: as API Gateway maps them."""
+    route = {"method": "POST", "path": "/x", "handler": f"{fake_package}.fine"}
+    region = _region(routes=[route])
+    found, _ = region.resolve("POST", "/x")
+    response, cold = region.invoke(found, {})
+    status, headers, body = gateway._http_response(response)
+    assert (status, body) == (201, b"{}")
+    assert ("X-One", "1") in headers
+    assert [v for k, v in headers if k == "Set-Cookie"] == ["a=1", "b=2"]
+    assert cold > 0 and region.invoke(found, {})[1] == 0.0  # imported once: one cold start
 
 
 def test_seeded_cache_reads_as_the_bundled_career() -> None:

@@ -4,7 +4,8 @@ local edge, from an allowed browser origin.
 Every answer must be free of server errors, match the status codes, content types, headers and
 body schemas the document declares, and carry the CORS headers a browser needs to read it. The
 O*NET stand-in answers as O*NET does (replay mode), so unknown codes get O*NET's 404 rather than
-the "no data at all" 503 of an offline region.
+the "no data at all" 503 of an offline region. The regions run the monolith layout, so that its
+one handler is held to the document too.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def readable_by_the_browser(
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
     running = RunningDemo(
         tmp_path_factory.mktemp("schema-demo"),
-        ["--onet", "replay", "--health-interval", "0.5"],
+        # The monolith layout here (one handler for every route); the other tests use per-route.
+        ["--onet", "replay", "--health-interval", "0.5", "--layout", "monolith"],
         {"VETROI_ORIGINS": ORIGIN},
     ).start()
     yield running
