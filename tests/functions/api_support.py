@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from unittest import mock
 from urllib.parse import parse_qs, urlparse
 
 import boto3
+import botocore.loaders
 import pytest
 from moto import mock_aws
 
@@ -102,6 +104,20 @@ class Response:
 
     def __repr__(self) -> str:
         return f"<Response {self.status} {self.text[:200]}>"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_botocore_loader() -> Iterator[None]:
+    """One botocore data loader for every session the tests create.
+
+    moto gives each test a new default boto3 session, and each session would parse botocore's
+    service models again (a tenth of a second per client). The loader only caches what it read
+    from botocore's data files, which a single long-lived session shares between its clients
+    anyway, so sharing it between sessions changes nothing the tests look at.
+    """
+    loader = botocore.loaders.create_loader()
+    with mock.patch("botocore.session.create_loader", lambda *args, **kwargs: loader):
+        yield
 
 
 @pytest.fixture

@@ -1,3 +1,3 @@
 """Fixtures of the API tests; they live in `api_support` with the helpers the tests import."""
 
-from api_support import aws, env, onet  # noqa: F401
+from api_support import aws, env, onet, shared_botocore_loader  # noqa: F401
