@@ -18,8 +18,9 @@ from the primary region: `forceFailover` sets it on the next `pulumi up`, and op
 
 Known limitations:
 - Both stacks validate a certificate for the same name, and ACM asks for the same validation
-  record for both; each stack writes it (`allow_overwrite`), so destroying one stack deletes the
-  record the other stack's certificate needs for its renewal until that stack is updated again.
+  record for both; each stack writes it (`allow_overwrite`) and leaves it in the zone when it is
+  destroyed (`retain_on_delete`), so the other stack's certificate keeps renewing. Once both
+  stacks are gone the CNAME stays behind and must be deleted by hand; it grants nothing.
 - The probe reads the stage through its execute-api hostname, so it does not notice a broken
   base path mapping of the custom domain.
 """
@@ -249,9 +250,10 @@ def validate_certificate(
         type=option.resource_record_type,
         records=[option.resource_record_value],
         ttl=300,
-        # ACM asks every region's certificate for the same name to publish the same record.
+        # ACM asks every region's certificate for the same name to publish the same record,
+        # so it is shared by both stacks and outlives either of them.
         allow_overwrite=True,
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=True),
     )
     return aws.acm.CertificateValidation(
         f"{name}-cert-issued",

@@ -139,6 +139,8 @@ def test_custom_domain_lives_in_its_own_region(stack: str, prod: Deployment, bac
     validation = deployment.named("vetroi-failover-cert-validation")
     assert validation["zoneId"] == "Z0123456789EXAMPLE"
     assert validation["allowOverwrite"] is True
+    # Shared by both stacks' certificates: destroying one stack must leave it for the other.
+    assert validation.retain_on_delete
     assert issued["validationRecordFqdns"] == [validation["name"].rstrip(".")]
     assert domain["regionalCertificateArn"] == issued["certificateArn"]
     assert domain["endpointConfiguration"]["types"] == "REGIONAL"
