@@ -1,9 +1,10 @@
 """X-Ray subsegments for the table and for O*NET, sent without the X-Ray SDK.
 
-Measured on this code's dependencies (best of five fresh interpreters, `python -X importtime`
-agrees): `aws_xray_sdk.core` adds about 130-140 ms of imports on top of boto3 and requests,
-close to the cost of boto3 itself (about 160 ms). That is out of proportion for a function
-whose first request after a failover is always a cold start, so the SDK is not used.
+Measured on this code's dependencies (fresh interpreters, best of five, and `python -X
+importtime`): `aws_xray_sdk.core` adds 130-180 ms of imports on top of boto3 and requests, as
+much as boto3 itself (140-165 ms) and seven times requests (about 20 ms). That is out of
+proportion for a function whose first request after a failover is always a cold start, so the
+SDK is not used.
 
 Lambda's active tracing already records the function's segment. This module adds the
 subsegments by sending their documents to the X-Ray daemon that Lambda runs beside the
