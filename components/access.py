@@ -12,7 +12,7 @@ import pulumi
 from components.function import Statement
 
 # The O*NET cache and the app's data: read an entry, store an O*NET answer.
-TABLE_READ_WRITE = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"]
+TABLE_READ_WRITE = ["dynamodb:GetItem", "dynamodb:PutItem"]
 # /health reads one item from this region's replica.
 TABLE_READ = ["dynamodb:GetItem"]
 

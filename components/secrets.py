@@ -1,7 +1,8 @@
 """The O*NET credentials, kept in Secrets Manager in the stack's own region.
 
-The functions read the secret at cold start; the credentials never appear in an environment
-variable, in the function's configuration or in a stack output in clear.
+The functions read the secret on their first call to O*NET and keep it for the container's life;
+the credentials never appear in an environment variable, in the function's configuration or in a
+stack output in clear.
 """
 
 from __future__ import annotations
