@@ -21,6 +21,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from components.packaging import PackageError
+
 from .aws import (
     BACKUP_REGION,
     PRIMARY_REGION,
@@ -341,11 +343,26 @@ async def run(config: DemoConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
+    # Ctrl-C during the start stops it there: whatever had started is stopped again.
+    starting = asyncio.create_task(env.start())
+    interrupted = asyncio.create_task(stop.wait())
+    await asyncio.wait({starting, interrupted}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
+        print("Interrupted while starting; stopped.", flush=True)
+        return 130
+    interrupted.cancel()
     try:
-        await env.start()
+        starting.result()
     except PortInUseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except (PackageError, OSError, RuntimeError, TimeoutError, ValueError) as error:
+        # A package that does not build, a region that dies at start: say so, no traceback.
+        print(f"error: the local demo could not start: {error}", file=sys.stderr)
+        return 1
     print(banner(env), flush=True)
     try:
         await stop.wait()
