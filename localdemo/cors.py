@@ -9,7 +9,10 @@
 - A preflight (`OPTIONS` with `Access-Control-Request-Method`) also gets the allowed methods,
   headers and max age.
 
-The security headers CloudFront's policy adds sit here too, since they are set the same way.
+The security headers CloudFront's policy adds sit here too, since they are set the same way,
+with the values of components/edge.py. One difference: a response that already has its own
+Content-Security-Policy keeps it, so that the local status page (which loads its script and
+style) can run; every API answer gets the API's `default-src 'none'`.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from dataclasses import dataclass
 
 from multidict import CIMultiDict
 
-# The same lists the regional API and the functions use, so a preflight answered by the edge
-# and one answered by a region agree.
+# The stacks' response-headers policy (components/edge.py), so that the browser sees the same
+# answers locally as from CloudFront. Two exposed headers exist only here: X-Cache and
+# X-Vetroi-Source say which origin or cache answered.
 ALLOWED_METHODS = "GET,HEAD,OPTIONS,POST"
 ALLOWED_HEADERS = "Content-Type,Authorization,X-Api-Key,X-Amz-Date,X-Amz-Security-Token"
 EXPOSED_HEADERS = "X-Data-Source,X-Request-Id,X-Cache,X-Vetroi-Source"
@@ -30,8 +34,10 @@ SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "Referrer-Policy": "no-referrer",
+    "X-XSS-Protection": "0",
 }
+API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ class CorsPolicy:
                 headers.popall(name, None)
         for name, value in SECURITY_HEADERS.items():
             headers[name] = value
+        headers.setdefault("Content-Security-Policy", API_CONTENT_SECURITY_POLICY)
         if not origin:
             return
         if not self.allows(origin):

@@ -26,7 +26,7 @@ from aiohttp import web
 from moto import mock_aws
 from multidict import CIMultiDict
 
-from localdemo import gateway, onetdata
+from localdemo import cors, gateway, onetdata
 from localdemo.aws import BACKUP_REGION, PRIMARY_REGION, TABLE_NAME, TableReplicator
 from localdemo.cache import CacheControl, EdgeCache
 from localdemo.config import ConfigError, DemoConfig, from_environment
@@ -340,6 +340,18 @@ def test_routes_are_the_stacks_routes() -> None:
     ]
     assert MONOLITH_HANDLER == api.MONOLITH_HANDLER
     assert CORS_HEADERS == api.CORS_HEADERS
+
+
+def test_cors_policy_is_the_stacks_policy() -> None:
+    """Methods, headers, max age and exposed headers as the stacks' CloudFront policy says."""
+    from components import edge
+
+    assert cors.ALLOWED_METHODS.split(",") == edge.CORS_METHODS
+    assert cors.ALLOWED_HEADERS == edge.CORS_HEADERS
+    assert cors.MAX_AGE == str(edge.CORS_MAX_AGE_SECONDS)
+    assert cors.EXPOSED_HEADERS.split(",")[: len(edge.CORS_EXPOSED_HEADERS)] == (
+        edge.CORS_EXPOSED_HEADERS
+    )
 
 
 def _region(**overrides: Any) -> gateway.Region:
