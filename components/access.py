@@ -56,10 +56,13 @@ def route_permissions(where: DataLocations) -> dict[str, list[Statement]]:
             ),
             # The bucket encrypts with its KMS key; S3 asks KMS on the uploader's behalf. The
             # key is named by region, not id, because the backup stack cannot read prod's
-            # outputs.
+            # outputs; the condition keeps it to requests S3 makes in that region.
             Statement(
                 actions=["kms:GenerateDataKey"],
                 resources=[uploads_key_arns],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"s3.{where.primary_region}.amazonaws.com"}
+                },
             ),
         ],
     }

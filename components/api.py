@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.function import ApiFunction, ApiFunctionArgs, Statement
+from components.iam import assume_role_policy
 from components.packaging import Package
 from components.settings import Settings
 
@@ -307,18 +308,7 @@ class _ApiGatewayLogging:
         child = pulumi.ResourceOptions(parent=parent)
         role = aws.iam.Role(
             f"{name}-role",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "apigateway.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=assume_role_policy("apigateway.amazonaws.com"),
             opts=child,
         )
         attachment = aws.iam.RolePolicyAttachment(

@@ -16,11 +16,12 @@ account's choices for every other service). The README gives the one command tha
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+
+from components.iam import assume_role_policy
 
 # The copy vault's name: fixed, so the prod stack can name it without reading the backup stack.
 COPY_VAULT_NAME = "vetroi-table-copies"
@@ -93,18 +94,7 @@ class TableBackup(pulumi.ComponentResource):
 
         self.role = aws.iam.Role(
             f"{name}-role",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "backup.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=assume_role_policy("backup.amazonaws.com"),
             opts=child,
         )
         for index, policy_arn in enumerate(MANAGED_POLICIES):

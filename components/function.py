@@ -38,6 +38,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.iam import assume_role_policy
 from components.packaging import HOST, Package
 from components.settings import Settings
 
@@ -62,6 +63,8 @@ class Statement:
 
     actions: Sequence[str]
     resources: Sequence[pulumi.Input[str]]
+    # IAM condition block, e.g. {"StringEquals": {"cloudwatch:namespace": "VetROI"}}.
+    conditions: Mapping[str, Mapping[str, str]] | None = None
 
 
 @dataclass
@@ -149,7 +152,7 @@ class ApiFunction(pulumi.ComponentResource):
         )
         self.role = aws.iam.Role(
             f"{name}-role",
-            assume_role_policy=json.dumps(_ASSUME_ROLE),
+            assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
             description=f"Runs the Lambda function {function_name}",
             opts=child,
         )
@@ -257,18 +260,6 @@ class ApiFunction(pulumi.ComponentResource):
         )
 
 
-_ASSUME_ROLE = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
-
-
 def _check(name: str, function_name: str, args: ApiFunctionArgs) -> None:
     """Refuse arguments AWS would refuse later, or that would deploy the wrong package."""
     package = args.package
@@ -327,13 +318,14 @@ def _policy_document(
         document: list[dict[str, Any]] = []
         for statement, arns in zip(statements, resources, strict=True):
             _refuse_wildcards(name, statement.actions, arns)
-            document.append(
-                {
-                    "Effect": "Allow",
-                    "Action": sorted(set(statement.actions)),
-                    "Resource": sorted(set(arns)),
-                }
-            )
+            entry: dict[str, Any] = {
+                "Effect": "Allow",
+                "Action": sorted(set(statement.actions)),
+                "Resource": sorted(set(arns)),
+            }
+            if statement.conditions:
+                entry["Condition"] = statement.conditions
+            document.append(entry)
         document.append(
             {
                 "Effect": "Allow",

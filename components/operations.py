@@ -105,8 +105,7 @@ def _declare(
         f"{name}-synthetic",
         SyntheticCheckArgs(
             region=settings.region,
-            code=pulumi.FileArchive(str(package.path)),
-            code_sha256=package.sha256_b64,
+            package=package,
             runtime=settings.runtime,
             architecture=settings.architecture,
             targets=targets,

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.function import ApiFunction, ApiFunctionArgs, Statement
 from components.monitoring import SYNTHETICS_NAMESPACE
+from components.packaging import Package
 
 HANDLER = "vetroi_probe.handler.lambda_handler"
 # Two endpoints probed at once, four checks each, five seconds at most per request.
@@ -26,9 +28,8 @@ REQUEST_TIMEOUT_SECONDS = 5
 @dataclass
 class SyntheticCheckArgs:
     region: str
-    # The zip built from functions/ and its base64 SHA-256, as packaging gives them.
-    code: pulumi.Input[pulumi.Archive]
-    code_sha256: pulumi.Input[str]
+    # The zip built from functions/, the same package the API functions run.
+    package: Package
     runtime: str
     architecture: str
     # Endpoint label (public, regional) -> base URL the probe calls.
@@ -41,11 +42,9 @@ class SyntheticCheckArgs:
 
 
 class SyntheticCheck(pulumi.ComponentResource):
-    """Role, log group, function and schedule of the synthetic check in one region."""
+    """The synthetic check's function (role, logs, alias `live`) and its schedule in one region."""
 
-    function: aws.lambda_.Function
-    role: aws.iam.Role
-    log_group: aws.cloudwatch.LogGroup
+    function: ApiFunction
     rule: aws.cloudwatch.EventRule
 
     def __init__(
@@ -53,63 +52,37 @@ class SyntheticCheck(pulumi.ComponentResource):
     ) -> None:
         super().__init__("vetroi:synthetics:SyntheticCheck", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        function_name = name
-
-        # Created before the function, so Lambda never creates it without a retention period.
-        self.log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs",
-            name=f"/aws/lambda/{function_name}",
-            retention_in_days=args.log_retention_days,
-            region=args.region,
-            opts=child,
-        )
-        self.role = aws.iam.Role(
-            f"{name}-role",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "lambda.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-policy",
-            role=self.role.id,
-            policy=self.log_group.arn.apply(lambda arn: _policy(arn, args.namespace)),
-            opts=child,
-        )
 
         targets = pulumi.Output.from_input(dict(args.targets)).apply(json.dumps)
-        self.function = aws.lambda_.Function(
-            f"{name}-function",
-            name=function_name,
-            description="Synthetic check: probes the public domain and this region's endpoint",
-            role=self.role.arn,
-            runtime=args.runtime,
-            architectures=[args.architecture],
-            handler=HANDLER,
-            code=args.code,
-            source_code_hash=args.code_sha256,
-            memory_size=256,
-            timeout=TIMEOUT_SECONDS,
-            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
-            environment=aws.lambda_.FunctionEnvironmentArgs(
-                variables={
+        self.function = ApiFunction(
+            name,
+            ApiFunctionArgs(
+                function_name=name,
+                description="Synthetic check: probes the public domain and this region's endpoint",
+                package=args.package,
+                handler=HANDLER,
+                runtime=args.runtime,
+                architecture=args.architecture,
+                memory_mb=256,
+                timeout_seconds=TIMEOUT_SECONDS,
+                log_retention_days=args.log_retention_days,
+                region=args.region,
+                environment={
                     "VETROI_PROBE_TARGETS": targets,
                     "VETROI_PROBE_ORIGIN": args.origin,
                     "VETROI_PROBE_NAMESPACE": args.namespace,
                     "VETROI_PROBE_TIMEOUT": str(REQUEST_TIMEOUT_SECONDS),
-                }
+                },
+                statements=[
+                    # PutMetricData has no resource type; the condition pins the namespace.
+                    Statement(
+                        actions=["cloudwatch:PutMetricData"],
+                        resources=["*"],
+                        conditions={"StringEquals": {"cloudwatch:namespace": args.namespace}},
+                    )
+                ],
             ),
-            region=args.region,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group]),
+            opts=child,
         )
 
         unit = "minute" if args.interval_minutes == 1 else "minutes"
@@ -123,7 +96,7 @@ class SyntheticCheck(pulumi.ComponentResource):
         aws.cloudwatch.EventTarget(
             f"{name}-target",
             rule=self.rule.name,
-            arn=self.function.arn,
+            arn=self.function.alias.arn,
             retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
                 maximum_retry_attempts=0, maximum_event_age_in_seconds=60
             ),
@@ -133,38 +106,11 @@ class SyntheticCheck(pulumi.ComponentResource):
         aws.lambda_.Permission(
             f"{name}-invoke",
             action="lambda:InvokeFunction",
-            function=self.function.name,
+            function=self.function.function.name,
+            qualifier=self.function.alias.name,
             principal="events.amazonaws.com",
             source_arn=self.rule.arn,
             region=args.region,
             opts=child,
         )
-        self.register_outputs({"functionName": self.function.name})
-
-
-def _policy(log_group_arn: str, namespace: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                    "Resource": f"{log_group_arn}:*",
-                },
-                {
-                    # PutMetricData has no resource type; the condition pins the namespace.
-                    "Effect": "Allow",
-                    "Action": "cloudwatch:PutMetricData",
-                    "Resource": "*",
-                    "Condition": {"StringEquals": {"cloudwatch:namespace": namespace}},
-                },
-                {
-                    # X-Ray's write actions have no resource type either.
-                    "Effect": "Allow",
-                    "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
-                    "Resource": "*",
-                },
-            ],
-        }
-    )
+        self.register_outputs({"functionName": self.function.function_name})

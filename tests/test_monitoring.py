@@ -224,15 +224,19 @@ def test_synthetic_function_probes_public_and_regional_endpoints(stack: Deployme
     rule = stack.one(RULE, "synthetic")
     assert rule["scheduleExpression"] == "rate(5 minutes)"
     target = stack.one(TARGET, "synthetic")
-    assert target["arn"].endswith(":vetroi-" + stack.stack + "-synthetic")
+    # The schedule invokes the alias, like the API does: never $LATEST.
+    assert target["arn"].endswith("vetroi-" + stack.stack + "-synthetic:live")
     permission = stack.one(PERMISSION, "synthetic")
     assert permission["principal"] == "events.amazonaws.com"
+    assert permission["qualifier"] == "live"
+    assert function["tracingConfig"] == {"mode": "Active"}
+    assert function["publish"] is True
 
 
 def test_synthetic_role_may_publish_only_its_namespace(stack: Deployment) -> None:
     """PutMetricData has no resource type, so the policy pins the namespace instead."""
     policy = json.loads(stack.one("aws:iam/rolePolicy:RolePolicy", "synthetic")["policy"])
-    metrics = [s for s in policy["Statement"] if s["Action"] == "cloudwatch:PutMetricData"]
+    metrics = [s for s in policy["Statement"] if "cloudwatch:PutMetricData" in s["Action"]]
     assert metrics[0]["Condition"] == {
         "StringEquals": {"cloudwatch:namespace": "VetROI/Synthetics"}
     }

@@ -241,6 +241,8 @@ def test_roles_are_least_privilege(prod: Deployment, backup: Deployment):
     assert _as_list(s3[0]["Resource"]) == [
         "arn:aws:s3:::vetroi-dd214-123456789012-us-east-2/uploads/*"
     ]
+    kms = [s for s in uploads if "kms:GenerateDataKey" in _as_list(s["Action"])]
+    assert kms[0]["Condition"] == {"StringEquals": {"kms:ViaService": "s3.us-east-2.amazonaws.com"}}
 
 
 def test_backup_reads_its_own_table_replica(backup: Deployment):
