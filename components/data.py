@@ -7,20 +7,20 @@ re-creating either stack never touches the data.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+
+from components.buckets import deny_insecure_transport, secure_bucket
 
 # Item keys and the TTL attribute the API code writes (functions/vetroi_api).
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
 TTL_ATTRIBUTE = "expiresAt"
 
-# Uploaded DD-214s are kept a year, then expire; old versions go after 30 days.
+# Uploaded DD-214s are kept a year, then expire.
 UPLOAD_RETENTION_DAYS = 365
-NONCURRENT_VERSION_DAYS = 30
 
 
 def bucket_names(
@@ -149,7 +149,6 @@ class GlobalData(pulumi.ComponentResource):
         With `adopt`, Pulumi imports the existing bucket of that name on the first `up` rather
         than creating one, so an operator migrating from the old deployment keeps its objects.
         """
-        child = pulumi.ResourceOptions(parent=self)
         bucket = aws.s3.Bucket(
             name,
             bucket=adopt or bucket_name,
@@ -159,100 +158,12 @@ class GlobalData(pulumi.ComponentResource):
                 parent=self, protect=True, retain_on_delete=True, import_=adopt
             ),
         )
-        aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access",
-            bucket=bucket.id,
-            region=region,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        aws.s3.BucketVersioning(
-            f"{name}-versioning",
-            bucket=bucket.id,
-            region=region,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
-                status="Enabled"
-            ),
-            opts=child,
-        )
-        by_default = (
-            aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs
-        )
-        encryption = (
-            by_default(sse_algorithm="aws:kms", kms_master_key_id=kms_key_arn)
-            if kms_key_arn is not None
-            else by_default(sse_algorithm="AES256")
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption",
-            bucket=bucket.id,
-            region=region,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=encryption,
-                    # One KMS data key per bucket, not per object: fewer KMS calls.
-                    bucket_key_enabled=kms_key_arn is not None,
-                )
-            ],
-            opts=child,
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-lifecycle",
-            bucket=bucket.id,
-            region=region,
-            rules=[_lifecycle_rule(expire_days)],
-            opts=child,
-        )
+        secure_bucket(name, bucket, region, self, kms_key_arn=kms_key_arn, expire_days=expire_days)
         aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=bucket.id,
             region=region,
             policy=bucket.arn.apply(deny_insecure_transport),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
         return bucket
-
-
-def _lifecycle_rule(expire_days: int | None) -> aws.s3.BucketLifecycleConfigurationRuleArgs:
-    return aws.s3.BucketLifecycleConfigurationRuleArgs(
-        id="expire-old-versions",
-        status="Enabled",
-        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-        abort_incomplete_multipart_upload=(
-            aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                days_after_initiation=1
-            )
-        ),
-        noncurrent_version_expiration=(
-            aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                noncurrent_days=NONCURRENT_VERSION_DAYS
-            )
-        ),
-        expiration=(
-            aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=expire_days)
-            if expire_days
-            else None
-        ),
-    )
-
-
-def deny_insecure_transport(bucket_arn: str) -> str:
-    """A bucket policy that refuses every request not made over TLS."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
-            ],
-        }
-    )

@@ -48,7 +48,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.api import CORS_HEADERS
-from components.data import deny_insecure_transport
+from components.buckets import deny_insecure_transport, secure_bucket
 from components.failover import validate_certificate
 
 # CloudFront's certificate and web ACL must live in us-east-1, whatever the stack's region.
@@ -358,63 +358,14 @@ class Edge(pulumi.ComponentResource):
         self, name: str, region: str, expire_days: int | None, keep_on_delete: bool
     ) -> aws.s3.Bucket:
         """A private, encrypted, versioned bucket; its policy is set by the caller."""
-        child = pulumi.ResourceOptions(parent=self)
         bucket = aws.s3.Bucket(
             name,
             region=region,
             force_destroy=not keep_on_delete,
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=keep_on_delete),
         )
-        aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access",
-            bucket=bucket.id,
-            region=region,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        aws.s3.BucketVersioning(
-            f"{name}-versioning",
-            bucket=bucket.id,
-            region=region,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
-                status="Enabled"
-            ),
-            opts=child,
-        )
         # SSE-S3: origin access control reads SSE-KMS objects only with a key policy for it.
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption",
-            bucket=bucket.id,
-            region=region,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
-            opts=child,
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-lifecycle",
-            bucket=bucket.id,
-            region=region,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    expiration=(
-                        aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=expire_days)
-                        if expire_days
-                        else None
-                    ),
-                    noncurrent_version_expiration=(
-                        aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                            noncurrent_days=30
-                        )
-                    ),
-                )
-            ],
-            opts=child,
-        )
+        secure_bucket(name, bucket, region, self, expire_days=expire_days)
         return bucket
 
     def _static_objects(self, name: str, args: EdgeArgs) -> None:
