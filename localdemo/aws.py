@@ -172,9 +172,13 @@ class LocalAws:
             TableName=TABLE_NAME,
             TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"},
         )
-        for start in range(0, len(items), 25):
-            batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
-            dynamodb.batch_write_item(RequestItems={TABLE_NAME: batch})
+        _write_items(dynamodb, items)
+
+    def seed_cache(self, stale: bool) -> None:
+        """Fill (or refill) both tables' O*NET cache from the bundled data."""
+        items = list(cache_items(CACHE_FRESH_SECONDS, stale=stale))
+        for region in (PRIMARY_REGION, BACKUP_REGION):
+            _write_items(self.client("dynamodb", region), items)
 
     def static_object(self, key: str) -> bytes | None:
         """An object of the static-fallback bucket, or None when it holds no such key."""
@@ -189,6 +193,12 @@ class LocalAws:
 
 
 Key = tuple[str, str]
+
+
+def _write_items(dynamodb: Any, items: list[dict[str, Any]]) -> None:
+    for start in range(0, len(items), 25):
+        batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+        dynamodb.batch_write_item(RequestItems={TABLE_NAME: batch})
 
 
 class TableReplicator:

@@ -162,6 +162,12 @@ class Environment:
                         )
                     await asyncio.sleep(0.05)
 
+    async def reseed_cache(self) -> None:
+        """Put the O*NET cache back as it was at the start (fresh, or expired with
+        --stale-cache), forgetting what the regions cached since."""
+        await asyncio.to_thread(self.aws.seed_cache, self.config.stale_cache)
+        await asyncio.to_thread(self.replicator.prime)
+
     async def region_state(self, role: str) -> dict[str, Any]:
         """The region's control state now (breaker, cold starts); empty if it cannot answer."""
         region = self.regions[role]
