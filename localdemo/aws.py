@@ -63,7 +63,7 @@ class LocalAws:
             "moto",
             [sys.executable, "-m", "localdemo.motoserver", str(port), str(os.getpid())],
             {
-                **_plain_environment(),
+                **plain_environment(),
                 "PYTHONPATH": str(ROOT),
                 "PYTHONDONTWRITEBYTECODE": "1",
             },
@@ -325,7 +325,7 @@ async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             writer.write_eof()
 
 
-def _plain_environment() -> dict[str, str]:
+def plain_environment() -> dict[str, str]:
     """The few variables a child needs; nothing of the developer's AWS setup leaks in."""
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
     env = {name: os.environ[name] for name in keep if name in os.environ}

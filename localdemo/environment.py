@@ -31,7 +31,7 @@ from .aws import (
     LocalAws,
     TableReplicator,
     TcpRelay,
-    _plain_environment,
+    plain_environment,
 )
 from .config import DemoConfig
 from .edge import Edge, FaultError
@@ -214,7 +214,7 @@ class Environment:
         await asyncio.to_thread(self.aws.stop)
 
     def _region_env(self, role: str, aws_region: str) -> dict[str, str]:
-        env = _plain_environment()
+        env = plain_environment()
         env.pop("HOME", None)
         env.update(
             {
