@@ -144,6 +144,8 @@ class Region:
             "running": self.process.running,
             "paused": self.process.paused,
             "log": str(self.process.log_path),
+            # Empty when the region did not answer its control port (down or hung).
+            "stateKnown": bool(self.state),
             "breaker": self.state.get("probes", {}).get("breaker"),
             "invocations": self.state.get("invocations"),
             "coldStartsMs": self.state.get("coldStartsMs"),

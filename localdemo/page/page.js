@@ -34,7 +34,8 @@ function renderRegion(role, region, onetCalled) {
     : region.fault === "hung" ? `hung (pid ${region.pid}, stopped)` : "killed";
   text(`${role}-fault`, process);
   const idle = onetCalled ? "no O*NET call yet" : "not used (no O*NET credentials)";
-  text(`${role}-breaker`, region.breaker || idle);
+  const breaker = region.stateKnown ? region.breaker || idle : "unknown (region not answering)";
+  text(`${role}-breaker`, breaker);
 }
 
 function renderRecent(recent) {
