@@ -468,6 +468,11 @@ class Edge:
         return {
             **regions,
             "serving": self.serving,
+            # The functions' O*NET circuit breaker in each region (None: not created yet or the
+            # region does not answer; see regions.*.stateKnown).
+            "breaker": {
+                role: regions["regions"][role].get("breaker") for role in (PRIMARY, BACKUP)
+            },
             "forceFailover": self.state.force_failover,
             "edge": {
                 "port": self.config.port,

@@ -698,6 +698,7 @@ def test_status_reports_regions_breaker_and_recent_requests(settled: RunningDemo
     settled.wait_for(
         lambda s: s["regions"]["primary"]["breaker"] == "closed", 5, "breaker state known"
     )
+    assert set(status["breaker"]) == {"primary", "backup"}
     recent = status["recent"][0]
     assert (recent["path"], recent["source"]) == ("/career/43-5071.00", "primary")
     assert recent["cors"]
