@@ -149,9 +149,9 @@ class RegionalApi(pulumi.ComponentResource):
         return self.functions[self._target_name(route)]
 
     def _gateway_responses(self, name: str, args: RegionalApiArgs) -> list[pulumi.Resource]:
-        body = json.dumps(
-            {"error": {"code": "GATEWAY_ERROR", "message": "$context.error.messageString"}}
-        )
+        # $context.error.messageString arrives already quoted as a JSON string, so it stands
+        # bare; quoting it again would make the body invalid JSON.
+        body = '{"error": {"code": "GATEWAY_ERROR", "message": $context.error.messageString}}'
         return [
             aws.apigateway.Response(
                 f"{name}-{response_type.lower().replace('_', '-')}",

@@ -165,6 +165,10 @@ def test_gateway_errors_carry_cors_headers(prod: Deployment):
         assert headers["gatewayresponse.header.Access-Control-Allow-Origin"]
         assert "Content-Type" in headers["gatewayresponse.header.Access-Control-Allow-Headers"]
         assert "OPTIONS" in headers["gatewayresponse.header.Access-Control-Allow-Methods"]
+        # The body is JSON once API Gateway puts in its message, which it quotes itself.
+        template = response["responseTemplates"]["application/json"]
+        rendered = template.replace("$context.error.messageString", json.dumps('Missing "x"'))
+        assert json.loads(rendered)["error"]["message"] == 'Missing "x"'
 
 
 def test_gateway_errors_name_the_single_origin():
