@@ -39,7 +39,8 @@ from localdemo.processes import free_port
 from localdemo.regions import CORS_HEADERS, MONOLITH_HANDLER, ROUTES
 from tests.localdemo_env import ORIGIN, ROOT, RunningDemo
 
-EVENTS = ROOT.parent / "shared" / "events"
+# The copies of the real API Gateway event shapes that the API tests use.
+EVENTS = ROOT / "tests" / "functions" / "events"
 INTERVAL, THRESHOLD = 0.5, 2
 DEMO_ARGS = [
     "--onet", "replay", "--stale-cache",
