@@ -39,6 +39,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "functions"))
+sys.path.insert(0, str(ROOT))
 
 REGION = "us-east-2"
 TABLE = "vetroi-bench"
@@ -112,19 +113,10 @@ def main() -> None:
     import boto3
     from moto import mock_aws
 
+    from localdemo.aws import create_table
+
     with mock_aws():
-        boto3.client("dynamodb", region_name=REGION).create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table(boto3.client("dynamodb", region_name=REGION), TABLE)
         from vetroi_api import handlers, static
         from vetroi_api.config import Config
 

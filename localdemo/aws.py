@@ -151,27 +151,7 @@ class LocalAws:
         )
 
     def _table(self, dynamodb: Any, items: list[dict[str, Any]]) -> None:
-        try:
-            dynamodb.create_table(
-                TableName=TABLE_NAME,
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-                KeySchema=[
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-                StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ResourceInUseException":
-                raise
-        dynamodb.update_time_to_live(
-            TableName=TABLE_NAME,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"},
-        )
+        create_table(dynamodb)
         _write_items(dynamodb, items)
 
     def seed_cache(self, stale: bool) -> None:
@@ -193,6 +173,31 @@ class LocalAws:
 
 
 Key = tuple[str, str]
+
+
+def create_table(dynamodb: Any, name: str = TABLE_NAME) -> None:
+    """The table as the stacks declare it (components/data.py); nothing if it exists already."""
+    try:
+        dynamodb.create_table(
+            TableName=name,
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceInUseException":
+            raise
+    dynamodb.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"},
+    )
 
 
 def _write_items(dynamodb: Any, items: list[dict[str, Any]]) -> None:

@@ -27,7 +27,13 @@ from moto import mock_aws
 from multidict import CIMultiDict
 
 from localdemo import cors, gateway, onetdata
-from localdemo.aws import BACKUP_REGION, PRIMARY_REGION, TABLE_NAME, TableReplicator
+from localdemo.aws import (
+    BACKUP_REGION,
+    PRIMARY_REGION,
+    TABLE_NAME,
+    TableReplicator,
+    create_table,
+)
 from localdemo.cache import CacheControl, EdgeCache
 from localdemo.config import ConfigError, DemoConfig, from_environment
 from localdemo.cors import CorsPolicy
@@ -183,18 +189,7 @@ def test_replicator_copies_changes_both_ways_without_bouncing(monkeypatch: Any) 
     with mock_aws():
         clients = MotoClients()
         for region in (PRIMARY_REGION, BACKUP_REGION):
-            clients.client("dynamodb", region).create_table(
-                TableName=TABLE_NAME,
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-                KeySchema=[
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            create_table(clients.client("dynamodb", region))
         primary = clients.client("dynamodb", PRIMARY_REGION)
         backup = clients.client("dynamodb", BACKUP_REGION)
         replicator = TableReplicator(clients)  # type: ignore[arg-type]  # duck-typed LocalAws

@@ -27,10 +27,13 @@ from moto import mock_aws
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ROOT / "functions"
 EVENTS = Path(__file__).resolve().parent / "events"
-if str(FUNCTIONS) not in sys.path:
-    sys.path.insert(0, str(FUNCTIONS))
+for path in (ROOT, FUNCTIONS):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
 from vetroi_api import handlers  # noqa: E402
+
+from localdemo.aws import create_table  # noqa: E402
 
 TABLE = "vetroi-test"
 BUCKET = "vetroi-test-dd214"
@@ -168,18 +171,7 @@ def aws(env: Callable[..., None]) -> Iterator[dict[str, Any]]:
     """moto's DynamoDB, S3 and Secrets Manager with the table and bucket the functions use."""
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table(dynamodb, TABLE)
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         handlers.reset()
