@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 # Bump whenever the build changes what goes into a zip, so old cache entries stop matching.
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 
 # Lambda's limits for a zip uploaded directly and for the function unzipped (layers included,
 # and these functions have none).
@@ -70,6 +70,11 @@ _SKIPPED_SUFFIXES = (".pyc", ".pyo")
 # Files pip writes into a .dist-info that record this install (paths, hashes of generated
 # scripts, the installer, where the wheel came from) rather than the package itself.
 _INSTALL_RECORDS = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
+
+# Beside the sources: the AWS services the code calls, one a line. botocore ships the data of
+# every AWS service (most of its 20-odd MB) and lists all of it when a client is first created;
+# with this file the zip keeps only the named services' data.
+SERVICES_FILE = "aws-services.txt"
 
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold
 _FILE_MODE = 0o100644  # regular file, readable by the Lambda runtime's user
@@ -266,6 +271,9 @@ def _build(
             _pip_install(name, requirements, staging, platform, python_version)
         _strip_install_debris(staging)
         _copy_sources(name, source, staging)
+        services = aws_services(source)
+        if services is not None:
+            _keep_botocore_services(name, staging, services)
 
         files = sorted(
             (path.relative_to(staging).as_posix(), path)
@@ -349,6 +357,35 @@ def _strip_install_debris(staging: Path) -> None:
             path.unlink()
         elif path.parent.name.endswith(".dist-info") and path.name in _INSTALL_RECORDS:
             path.unlink()
+
+
+def aws_services(source: Path) -> frozenset[str] | None:
+    """The services named in `source`'s SERVICES_FILE, or None to keep every service."""
+    listing = source / SERVICES_FILE
+    if not listing.is_file():
+        return None
+    lines = (line.split("#", 1)[0].strip() for line in listing.read_text().splitlines())
+    return frozenset(line for line in lines if line)
+
+
+def _keep_botocore_services(name: str, staging: Path, services: frozenset[str]) -> None:
+    """Delete botocore's data for every service the code does not call.
+
+    botocore finds a service's model by its folder, so a client of a removed service fails with
+    UnknownServiceError: the list must name every service the code creates a client for.
+    """
+    data = staging / "botocore" / "data"
+    if not data.is_dir():
+        return  # no botocore in the requirements: nothing to trim
+    shipped = {folder.name for folder in data.iterdir() if folder.is_dir()}
+    unknown = services - shipped
+    if unknown:
+        raise PackageError(
+            f"function package {name!r}: {SERVICES_FILE} names {sorted(unknown)}, which this "
+            "botocore does not know; use the service names boto3.client() takes"
+        )
+    for service in sorted(shipped - services):
+        shutil.rmtree(data / service)
 
 
 def _copy_sources(name: str, source: Path, staging: Path) -> None:

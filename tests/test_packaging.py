@@ -227,6 +227,91 @@ def test_unpacked_zip_imports_its_handlers_in_an_isolated_interpreter(
     assert report["origin"] == "https://app.example.com"
 
 
+def test_zip_keeps_botocore_data_of_the_listed_services_only(
+    host_package: Package, lambda_package: Package
+) -> None:
+    """botocore's data folders in the zip are exactly the services aws-services.txt names."""
+    listed = packaging.aws_services(FUNCTIONS)
+    assert listed and "dynamodb" in listed
+
+    for package in (host_package, lambda_package):
+        folders = {
+            name.split("/")[2]
+            for name in names(package)
+            if name.startswith("botocore/data/") and name.count("/") > 2
+        }
+        assert folders == listed, package.platform
+        assert "botocore/data/endpoints.json" in names(package)
+
+
+def test_every_service_the_code_calls_is_listed() -> None:
+    """Each client the function code creates names a service whose data the zip keeps."""
+    called = re.compile(r"""(?:boto3\.client|aws\.client)\((?:[^,()]+, )?["']([a-z0-9-]+)["']""")
+    services = {
+        match.group(1)
+        for path in FUNCTIONS.rglob("*.py")
+        for match in called.finditer(path.read_text())
+    }
+
+    assert {"dynamodb", "s3", "secretsmanager", "cloudwatch"} <= services
+    assert services <= packaging.aws_services(FUNCTIONS), "add them to aws-services.txt"
+
+
+def test_trimmed_zip_creates_listed_clients_and_refuses_others(
+    host_package: Package, tmp_path: Path
+) -> None:
+    """In an isolated interpreter, every listed client works; an unlisted one is unknown."""
+    unpacked = tmp_path / "task"
+    with zipfile.ZipFile(host_package.path) as archive:
+        archive.extractall(unpacked)
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        sys.path.insert(0, {str(unpacked)!r})
+        import boto3
+        from botocore.exceptions import UnknownServiceError
+        made = [boto3.client(s).meta.service_model.service_name
+                for s in {sorted(packaging.aws_services(FUNCTIONS) or ())!r}]
+        try:
+            boto3.client("ec2")
+            refused = False
+        except UnknownServiceError:
+            refused = True
+        print(json.dumps({{"made": made, "refused": refused}}))
+        """
+    )
+    env = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-2"}
+
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(report["made"]) == len(packaging.aws_services(FUNCTIONS) or ())
+    assert report["refused"] is True
+
+
+def test_unknown_service_in_the_list_is_refused(tmp_path: Path) -> None:
+    """A misspelt service fails the build with a message naming it, not a broken function."""
+    source = tmp_path / "src"
+    shutil.copytree(FUNCTIONS / "vetroi_api", source / "vetroi_api")
+    (source / packaging.SERVICES_FILE).write_text("dynamodb\ndynamo-db\n")
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("botocore==1.44.8\njmespath==1.1.0\npython-dateutil==2.9.0.post0\n")
+
+    with pytest.raises(PackageError, match=r"\['dynamo-db'\], which this botocore does not know"):
+        build_package(
+            source, requirements, platform="host", python_version=None, out_dir=tmp_path / "out"
+        )
+
+
 def test_lambda_build_carries_only_lambda_wheels(snapshot: Path, lambda_package: Package) -> None:
     """Every wheel in the arm64 3.12 zip is pure Python or built for cp312 manylinux aarch64."""
     with zipfile.ZipFile(lambda_package.path) as archive:
