@@ -23,9 +23,12 @@ interpreter, and Lambda's `/var/task` is read-only, so nothing compiled there is
 - "as zipped": every run compiles what it imports from source (`-B`), as on Lambda;
 - "with .pyc": the unzipped folder is compiled once first (this machine's Python), to show what
   shipping byte code for the runtime's exact Python version would save;
-- "trimmed": as "with .pyc", with botocore's data folder reduced to the services the functions
-  call (both zips), to show what that would save: botocore lists every service folder when it
-  loads the first service model.
+- "trimmed": as "with .pyc", with the baseline's botocore data reduced, as the API zip's already
+  is, to the services in `functions/aws-services.txt`: like against like, since botocore lists
+  every service folder when it loads the first service model.
+
+The API zip ships with that trimming (components/packaging.py); the baseline, a plain boto3
+zip, keeps all of botocore's data in the first two variants.
 
 Figures are printed, not asserted: they depend on the machine and its load.
 """
@@ -36,7 +39,6 @@ import argparse
 import compileall
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -48,6 +50,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from components import packaging  # noqa: E402
 from components.packaging import build_package  # noqa: E402
 
 BASELINE = """import boto3
@@ -68,7 +71,6 @@ def handler(event, context):
     return {"warm": True}
 """
 # Services the functions call; everything else in botocore/data is dead weight for them.
-USED_SERVICES = {"dynamodb", "s3", "secretsmanager", "sts"}
 
 DRIVER = """
 import json, sys, time
@@ -102,10 +104,8 @@ def unzip(zip_path: Path, into: Path) -> Path:
 
 
 def trim_botocore(folder: Path) -> None:
-    data = folder / "botocore" / "data"
-    for entry in data.iterdir():
-        if entry.is_dir() and entry.name not in USED_SERVICES:
-            shutil.rmtree(entry)
+    services = packaging.aws_services(ROOT / "functions") or frozenset()
+    packaging.keep_botocore_services(folder.name, folder, services)
 
 
 def run_once(folder: Path, module: str, handler: str, compiled: bool) -> dict[str, float]:

@@ -273,7 +273,7 @@ def _build(
         _copy_sources(name, source, staging)
         services = aws_services(source)
         if services is not None:
-            _keep_botocore_services(name, staging, services)
+            keep_botocore_services(name, staging, services)
 
         files = sorted(
             (path.relative_to(staging).as_posix(), path)
@@ -368,7 +368,7 @@ def aws_services(source: Path) -> frozenset[str] | None:
     return frozenset(line for line in lines if line)
 
 
-def _keep_botocore_services(name: str, staging: Path, services: frozenset[str]) -> None:
+def keep_botocore_services(name: str, staging: Path, services: frozenset[str]) -> None:
     """Delete botocore's data for every service the code does not call.
 
     botocore finds a service's model by its folder, so a client of a removed service fails with
