@@ -49,6 +49,7 @@ if settings.is_primary:
             replica_region=settings.other_region,
             upload_bucket_name=upload_bucket,
             cache_bucket_name=cache_bucket,
+            upload_origins=["*"] if settings.allow_any_origin else list(settings.cors_origins),
             adopt_upload_bucket=settings.upload_bucket_name,
             adopt_cache_bucket=settings.cache_bucket_name,
         ),

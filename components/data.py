@@ -7,6 +7,7 @@ re-creating either stack never touches the data.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -45,6 +46,8 @@ class GlobalDataArgs:
     replica_region: str
     upload_bucket_name: pulumi.Input[str]
     cache_bucket_name: pulumi.Input[str]
+    # Browser origins that post DD-214s straight to the upload bucket (presigned POST).
+    upload_origins: Sequence[str] = ()
     # Names of buckets from an earlier deployment to adopt instead of creating new ones.
     adopt_upload_bucket: str | None = None
     adopt_cache_bucket: str | None = None
@@ -115,6 +118,24 @@ class GlobalData(pulumi.ComponentResource):
             kms_key_arn=self.upload_key.arn,
             expire_days=UPLOAD_RETENTION_DAYS,
         )
+        if args.upload_origins:
+            # The browser posts the form to S3 itself; without CORS it cannot read the answer
+            # and reports the upload as failed even when it landed.
+            aws.s3.BucketCorsConfiguration(
+                f"{name}-dd214-cors",
+                bucket=self.upload_bucket.id,
+                region=region,
+                cors_rules=[
+                    aws.s3.BucketCorsConfigurationCorsRuleArgs(
+                        allowed_methods=["POST"],
+                        allowed_origins=list(args.upload_origins),
+                        allowed_headers=["*"],
+                        expose_headers=["ETag", "Location"],
+                        max_age_seconds=600,
+                    )
+                ],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         self.cache_bucket = self._bucket(
             f"{name}-onet-cache",
             args.cache_bucket_name,

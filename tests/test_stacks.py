@@ -118,6 +118,20 @@ def test_data_buckets_are_kept_private_and_encrypted(prod: Deployment):
     assert key.protect and key.retain_on_delete, "losing the key loses every upload"
 
 
+def test_upload_bucket_accepts_posts_from_the_front_end_only(prod: Deployment):
+    """Browsers post DD-214s to S3 directly: the bucket's CORS allows exactly those origins."""
+    (rule,) = prod.one("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration")["corsRules"]
+
+    assert rule["allowedMethods"] == ["POST"]
+    assert rule["allowedOrigins"] == [
+        "https://vetroi.example.com",
+        "https://www.vetroi.example.com",
+    ]
+    assert prod.one("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration").name.endswith(
+        "dd214-cors"
+    )
+
+
 def test_buckets_adopted_by_name(prod: Deployment):
     """A bucket name in the settings imports the old bucket instead of creating one."""
     adopted = run_stack("prod", overrides={"vetroi:uploadBucketName": "vetroi-dd214-uploads"})
