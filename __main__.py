@@ -84,6 +84,7 @@ package = packaging.build_package(
 environment: dict[str, pulumi.Input[str]] = {
     "VETROI_TABLE": settings.table_name,
     "VETROI_UPLOAD_BUCKET": upload_bucket,
+    "VETROI_UPLOAD_REGION": settings.primary_region,
     "VETROI_UPLOAD_MAX_BYTES": str(settings.upload_max_bytes),
     "VETROI_CORS_ORIGINS": "*" if settings.allow_any_origin else ",".join(settings.cors_origins),
     "VETROI_ONET_BASE_URL": settings.onet_base_url,

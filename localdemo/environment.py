@@ -227,6 +227,8 @@ class Environment:
                 "TZ": "UTC",
                 "VETROI_TABLE": TABLE_NAME,
                 "VETROI_UPLOAD_BUCKET": UPLOAD_BUCKET,
+                # As the stacks set it: the upload bucket lives in the primary region.
+                "VETROI_UPLOAD_REGION": PRIMARY_REGION,
                 "VETROI_UPLOAD_MAX_BYTES": str(10 * 1024 * 1024),
                 "VETROI_CORS_ORIGINS": ",".join(self.config.origins),
                 "VETROI_ONET_BASE_URL": self.onet.base_url,

@@ -281,6 +281,8 @@ def test_environment_names_the_data_and_holds_no_secret():
         variables = function["environment"]["variables"]
         assert variables["VETROI_TABLE"] == "vetroi-data"
         assert variables["VETROI_REGION_ROLE"] == "backup"
+        # Uploads land in the primary's bucket, so they are signed for its region.
+        assert variables["VETROI_UPLOAD_REGION"] == "us-east-2"
         assert variables["VETROI_ONET_SECRET"].startswith("arn:aws:secretsmanager:us-west-2:")
         assert "hunter2" not in json.dumps(variables)
     assert deployment.one("aws:secretsmanager/secret:Secret").region == "us-west-2"

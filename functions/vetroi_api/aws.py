@@ -47,6 +47,9 @@ def _create(config: Config, service: str, purpose: str) -> Any:
         "retries": {"mode": "standard", "total_max_attempts": attempts},
     }
     if service == "s3":
+        # SigV4 signs for one region, and S3 refuses a POST signed for any region but the
+        # bucket's: the backup region's functions sign for the primary's bucket.
+        options["region_name"] = config.upload_region
         # Presigned POSTs must be SigV4 to carry the policy conditions. Virtual-hosted style
         # makes botocore presign the regional endpoint (bucket.s3.<region>.amazonaws.com):
         # the global one answers a POST to a bucket outside us-east-1 with a redirect a

@@ -1,9 +1,10 @@
 """Settings of the function, read once per container from its environment.
 
 The variables the infrastructure sets are `VETROI_TABLE`, `VETROI_UPLOAD_BUCKET`,
-`VETROI_UPLOAD_MAX_BYTES`, `VETROI_CORS_ORIGINS`, `VETROI_ONET_BASE_URL`, `VETROI_ONET_SECRET`
-and `VETROI_REGION_ROLE`. The rest are tuning knobs with production defaults; tests and the
-benches lower the timeouts through them rather than patching code.
+`VETROI_UPLOAD_REGION`, `VETROI_UPLOAD_MAX_BYTES`, `VETROI_CORS_ORIGINS`,
+`VETROI_ONET_BASE_URL`, `VETROI_ONET_SECRET` and `VETROI_REGION_ROLE`. The rest are tuning knobs
+with production defaults; tests and the benches lower the timeouts through them rather than
+patching code.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ class ConfigError(ValueError):
 class Config:
     table: str
     upload_bucket: str
+    # The bucket's own region: the backup region's functions presign into the primary's bucket.
+    upload_region: str
     upload_max_bytes: int
     upload_expiry_seconds: int
     cors_origins: tuple[str, ...]
@@ -59,14 +62,16 @@ class Config:
         reader = _Reader(env)
         raw_origins = env.get("VETROI_CORS_ORIGINS", "").split(",")
         origins = tuple(o.strip() for o in raw_origins if o.strip())
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-2"
         return cls(
             table=env.get("VETROI_TABLE", "vetroi-data"),
             upload_bucket=env.get("VETROI_UPLOAD_BUCKET", ""),
+            upload_region=env.get("VETROI_UPLOAD_REGION") or region,
             upload_max_bytes=reader.integer("VETROI_UPLOAD_MAX_BYTES", 10 * 1024 * 1024, 1),
             upload_expiry_seconds=reader.integer("VETROI_UPLOAD_EXPIRY_SECONDS", 300, 1),
             cors_origins=tuple(o for o in origins if o != "*"),
             allow_any_origin="*" in origins,
-            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-2",
+            region=region,
             region_role=env.get("VETROI_REGION_ROLE", "primary"),
             onet_base_url=env.get(
                 "VETROI_ONET_BASE_URL", "https://services.onetcenter.org/ws"

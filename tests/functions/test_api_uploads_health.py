@@ -113,6 +113,17 @@ def test_presigned_post_regional_endpoint(aws: Any) -> None:
     assert response.body["url"] == f"https://{BUCKET}.s3.{REGION}.amazonaws.com/"
 
 
+def test_presigned_post_from_the_backup_region_signs_for_the_buckets_region(
+    aws: Any, env: Any
+) -> None:
+    """The backup region presigns into the primary's bucket: endpoint and scope are its own."""
+    env(AWS_REGION="us-west-2", AWS_DEFAULT_REGION="us-west-2", VETROI_UPLOAD_REGION=REGION)
+    response = presign()
+
+    assert response.body["url"] == f"https://{BUCKET}.s3.{REGION}.amazonaws.com/"
+    assert f"/{REGION}/s3/aws4_request" in response.body["fields"]["x-amz-credential"]
+
+
 def test_upload_without_bucket(aws: Any, env: Any) -> None:
     """A region without an upload bucket says so with a 503."""
     env(VETROI_UPLOAD_BUCKET="")
