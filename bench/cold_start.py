@@ -2,33 +2,26 @@
 
 Run from the repository root: `.venv/bin/python bench/cold_start.py [--runs N]`.
 
-Both zips are built by `components.packaging.build_package` for this machine ("host": the
-functions' own requirements, pinned, installed by pip) and unzipped into temporary folders:
+Every zip is built by `components.packaging.build_package` for this machine ("host": the
+functions' own requirements, pinned, installed by pip) and unzipped into a temporary folder:
 
-- the API zip: `functions/` with `functions/requirements.txt`;
-- the baseline zip: one module, `import boto3` and a handler that returns `{"warm": true}`,
-  with the same pinned boto3 and botocore; and beside it "base+ddb", the same handler whose
-  warm-up also creates a DynamoDB client (what any handler reading a table pays once).
+- the API zip as shipped: `functions/` with `functions/requirements.txt`, botocore's data trimmed
+  to `functions/aws-services.txt`, byte code compiled by the build;
+- the same API zip without byte code (`bytecode=False`), to show what the byte code buys;
+- the baseline of the target, a plain zip: one module, `import boto3` and a handler that
+  returns `{"warm": true}`, the same pinned boto3 and botocore, sources only, as `pip install
+  --target` and `zip` make it; beside it "base+ddb", the same handler whose warm-up also creates
+  a DynamoDB client (what any handler reading a table pays once);
+- the same two baselines packaged as the API is (byte code, botocore trimmed to DynamoDB): like
+  against like, so that what is left is the cost of the API's own imports and clients.
 
 Each run is a fresh interpreter that sees only the unzipped folder (`-I -S`: no site-packages,
-no user paths, no environment leaking in), imports the handler module and answers a warm-up
-event; for the API that includes creating the clients the route's next request needs, as the
-handler does. It prints the median and p90 of: the import, the warm-up answer, both together
-(the figure the target is about), and the whole process as seen from outside (interpreter
-start included). The target: the API within 1.3 times the baseline.
-
-Two variants are measured, because the zip leaves out byte code (`.pyc` files depend on the
-interpreter, and Lambda's `/var/task` is read-only, so nothing compiled there is kept):
-
-- "as zipped": every run compiles what it imports from source (`-B`), as on Lambda;
-- "with .pyc": the unzipped folder is compiled once first (this machine's Python), to show what
-  shipping byte code for the runtime's exact Python version would save;
-- "trimmed": as "with .pyc", with the baseline's botocore data reduced, as the API zip's already
-  is, to the services in `functions/aws-services.txt`: like against like, since botocore lists
-  every service folder when it loads the first service model.
-
-The API zip ships with that trimming (components/packaging.py); the baseline, a plain boto3
-zip, keeps all of botocore's data in the first two variants.
+no user paths, no environment leaking in; `-B`: nothing written, as on Lambda's read-only
+`/var/task`), imports the handler module and answers a warm-up event; for the API that includes
+creating the clients the route's next request needs, as the handler does. It prints the median
+and p90 of: the import, the warm-up answer, both together (the figure the target is about), and
+the whole process as seen from outside (interpreter start included). The target: the API within
+1.3 times the baseline.
 
 Figures are printed, not asserted: they depend on the machine and its load.
 """
@@ -36,7 +29,6 @@ Figures are printed, not asserted: they depend on the machine and its load.
 from __future__ import annotations
 
 import argparse
-import compileall
 import json
 import os
 import statistics
@@ -51,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from components import packaging  # noqa: E402
-from components.packaging import build_package  # noqa: E402
+from components.packaging import Package, build_package  # noqa: E402
 
 BASELINE = """import boto3
 
@@ -70,7 +62,6 @@ def handler(event, context):
     boto3.client("dynamodb", config=Config(retries=retries, connect_timeout=1, read_timeout=2))
     return {"warm": True}
 """
-# Services the functions call; everything else in botocore/data is dead weight for them.
 
 DRIVER = """
 import json, sys, time
@@ -103,16 +94,10 @@ def unzip(zip_path: Path, into: Path) -> Path:
     return into
 
 
-def trim_botocore(folder: Path) -> None:
-    services = packaging.aws_services(ROOT / "functions") or frozenset()
-    packaging.keep_botocore_services(folder.name, folder, services)
-
-
-def run_once(folder: Path, module: str, handler: str, compiled: bool) -> dict[str, float]:
-    flags = ["-I", "-S"] + ([] if compiled else ["-B"])
+def run_once(folder: Path, module: str, handler: str) -> dict[str, float]:
     started = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, *flags, "-c", DRIVER, module, handler, str(folder)],
+        [sys.executable, "-I", "-S", "-B", "-c", DRIVER, module, handler, str(folder)],
         cwd=folder,
         env=ENV,
         capture_output=True,
@@ -143,10 +128,6 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="vetroi-cold-"))
-    baseline_src = work / "baseline-src"
-    baseline_src.mkdir()
-    (baseline_src / "baseline_handler.py").write_text(BASELINE)
-    (baseline_src / "baseline_client.py").write_text(BASELINE_CLIENT)
     baseline_req = work / "baseline-requirements.txt"
     pins = [
         line
@@ -154,69 +135,77 @@ def main() -> None:
         if line.startswith(("boto3==", "botocore=="))
     ]
     baseline_req.write_text("\n".join(pins) + "\n")
+    plain_src, packaged_src = work / "baseline-plain", work / "baseline-packaged"
+    for folder in (plain_src, packaged_src):
+        folder.mkdir()
+        (folder / "baseline_handler.py").write_text(BASELINE)
+        (folder / "baseline_client.py").write_text(BASELINE_CLIENT)
+    (packaged_src / packaging.SERVICES_FILE).write_text("dynamodb\n")
 
     out_dir = ROOT / ".build"
-    api = build_package(
-        ROOT / "functions", ROOT / "functions" / "requirements.txt",
-        platform="host", python_version=None, out_dir=out_dir, name="api",
-    )  # fmt: skip
-    base = build_package(
-        baseline_src, baseline_req, platform="host", python_version=None, out_dir=out_dir,
-        name="baseline",
-    )  # fmt: skip
-    for label, package in (("API zip", api), ("baseline zip", base)):
-        zipped, unpacked = package.size / 1e6, package.unpacked_size / 1e6
-        print(f"{label:12} {zipped:6.1f} MB zipped, {unpacked:6.1f} MB unzipped")
-    print(f"python {sys.version.split()[0]}, {args.runs} fresh interpreters per line\n")
+    functions = ROOT / "functions"
 
+    def build(source: Path, requirements: Path, name: str, bytecode: bool) -> Package:
+        return build_package(
+            source, requirements, platform="host", python_version=None, out_dir=out_dir,
+            name=name, bytecode=bytecode,
+        )  # fmt: skip
+
+    packages = {
+        "API zip": build(functions, functions / "requirements.txt", "api", True),
+        "API zip, no byte code": build(functions, functions / "requirements.txt", "api", False),
+        "baseline, plain zip": build(plain_src, baseline_req, "baseline", False),
+        "baseline, packaged": build(packaged_src, baseline_req, "baseline", True),
+    }
+    for label, package in packages.items():
+        zipped, unpacked = package.size / 1e6, package.unpacked_size / 1e6
+        print(f"{label:22} {zipped:6.1f} MB zipped, {unpacked:6.1f} MB unzipped")
+    print(f"python {sys.version.split()[0]}, {args.runs} fresh interpreters per line\n")
+    folders = {
+        label: unzip(package.path, work / f"unzipped-{package.key}")
+        for label, package in packages.items()
+    }
+
+    api, bare = folders["API zip"], folders["API zip, no byte code"]
+    plain, packaged = folders["baseline, plain zip"], folders["baseline, packaged"]
     targets = [
-        ("baseline", base, "baseline_handler", "handler"),
-        ("base+ddb", base, "baseline_client", "handler"),
+        ("baseline", plain, "baseline_handler", "handler"),
+        ("base+ddb", plain, "baseline_client", "handler"),
+        ("baseline, packaged", packaged, "baseline_handler", "handler"),
+        ("base+ddb, packaged", packaged, "baseline_client", "handler"),
         ("career", api, "vetroi_api.handlers", "career_handler"),
         ("recommend", api, "vetroi_api.handlers", "recommend_handler"),
         ("health", api, "vetroi_api.handlers", "health_handler"),
         ("uploads", api, "vetroi_api.handlers", "uploads_handler"),
         ("monolith", api, "vetroi_api.handlers", "lambda_handler"),
+        ("career, no byte code", bare, "vetroi_api.handlers", "career_handler"),
+        ("monolith, no byte code", bare, "vetroi_api.handlers", "lambda_handler"),
     ]
-    variants = {
-        "as zipped (no .pyc, -B)": (False, False),
-        "with .pyc (compiled once first)": (True, False),
-        "with .pyc, botocore/data trimmed to the services used": (True, True),
-    }
-    for title, (compiled, trimmed) in variants.items():
-        print(f"== {title}")
-        print(f"{'function':10} {'import':>22} {'warm-up':>22} {'import+warm-up':>22} "
-              f"{'process':>22}  ratio  ratio to base+ddb")  # fmt: skip
-        folders = {}
-        for package in (base, api):
-            folder = unzip(package.path, work / f"{package.key}-{compiled}-{trimmed}")
-            if trimmed:
-                trim_botocore(folder)
-            if compiled:
-                compileall.compile_dir(folder, quiet=1, workers=2)
-            folders[package.key] = folder
-        # Round-robin over the functions, so that a change in the machine's load during the
-        # run affects every line alike instead of whichever was measuring at the time.
-        samples: dict[str, dict[str, list[float]]] = {t[0]: {} for t in targets}
-        for _ in range(args.runs):
-            for label, package, module, handler in targets:
-                figures = run_once(folders[package.key], module, handler, compiled)
-                for name, value in figures.items():
-                    samples[label].setdefault(name, []).append(value)
-        baselines = {
-            name: statistics.median(samples[name]["total"]) for name in ("baseline", "base+ddb")
-        }
-        for label, *_ in targets:
-            got = samples[label]
-            total = statistics.median(got["total"])
-            print(
-                f"{label:10} {summary(got['import'])} {summary(got['warm'])} "
-                f"{summary(got['total'])} {summary(got['process'])}  "
-                f"{total / baselines['baseline']:4.2f}x  {total / baselines['base+ddb']:4.2f}x"
-            )
-        print()
-    print("ratio: median import+warm-up over the baseline's (target: 1.3x at most); the last")
-    print("column compares with base+ddb, the baseline whose warm-up also creates its client.")
+    # Round-robin over the functions, so that a change in the machine's load during the run
+    # affects every line alike instead of whichever was measuring at the time.
+    samples: dict[str, dict[str, list[float]]] = {t[0]: {} for t in targets}
+    for _ in range(args.runs):
+        for label, folder, module, handler in targets:
+            for name, value in run_once(folder, module, handler).items():
+                samples[label].setdefault(name, []).append(value)
+
+    def total(label: str) -> float:
+        return statistics.median(samples[label]["total"])
+
+    print(f"{'function':22} {'import':>22} {'warm-up':>22} {'import+warm-up':>22} "
+          f"{'process':>22}  ratio  packaged")  # fmt: skip
+    for label, *_ in targets:
+        got = samples[label]
+        print(
+            f"{label:22} {summary(got['import'])} {summary(got['warm'])} "
+            f"{summary(got['total'])} {summary(got['process'])}  "
+            f"{total(label) / total('baseline'):4.2f}x  "
+            f"{total(label) / total('baseline, packaged'):5.2f}x"
+        )
+    print()
+    print("ratio: median import+warm-up over the plain baseline's, the target's measure (1.3x at")
+    print("most); packaged: over the baseline packaged as the API is, byte code included, which")
+    print("leaves the cost of the API's own imports and of the clients its warm-up creates.")
 
 
 if __name__ == "__main__":

@@ -136,6 +136,7 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Package:
         key="test",
         platform="manylinux2014_aarch64",
         python_version="3.12",
+        bytecode="3.12.1",
     )
 
 

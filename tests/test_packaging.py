@@ -35,9 +35,10 @@ HANDLERS = (
 # wheels (six, python-dateutil).
 LAMBDA_TAG = re.compile(r"^(py3-none-any|py2-none-any|cp3\d*-(cp312|abi3)-manylinux\w*_aarch64)$")
 DEBRIS = re.compile(
-    r"(^|/)__pycache__/|\.py[co]$|\.dist-info/(RECORD|INSTALLER|REQUESTED|direct_url\.json)$"
+    r"\.pyo$|\.dist-info/(RECORD|INSTALLER|REQUESTED|direct_url\.json)$"
     r"|^bin/|^(vetroi_\w+/)?tests/|^requirements\.txt$"
 )
+CHECKED_HASH = 0b11  # .pyc flags: hash-based, and the source is checked against the hash
 
 
 def pins(requirements: Path) -> dict[str, str]:
@@ -129,10 +130,125 @@ def test_zip_holds_the_code_and_every_pinned_dependency(
 
 
 def test_zip_has_no_build_debris(host_package: Package, lambda_package: Package) -> None:
-    """No byte code, install records, scripts, tests or requirements file in either zip."""
+    """No install records, scripts, tests or requirements file in either zip."""
     for package in (host_package, lambda_package):
         debris = [name for name in names(package) if DEBRIS.search(name)]
         assert debris == [], f"{package.platform} zip carries {debris[:10]}"
+
+
+def byte_code(package: Package) -> dict[str, bytes]:
+    with zipfile.ZipFile(package.path) as archive:
+        return {n: archive.read(n) for n in archive.namelist() if n.endswith(".pyc")}
+
+
+def test_every_module_ships_checked_hash_byte_code_for_the_target_python(
+    host_package: Package, lambda_package: Package
+) -> None:
+    """Each .py has its .pyc for the target's Python beside it, and no other .pyc is there."""
+    if lambda_package.bytecode is None:
+        pytest.skip("no CPython 3.12 on this machine to byte-compile the Lambda package with")
+    running = f"{sys.version_info.major}{sys.version_info.minor}"
+    for package, tag in ((host_package, running), (lambda_package, "312")):
+        modules = [n for n in names(package) if n.endswith(".py")]
+        expected = {
+            f"{folder}__pycache__/{stem}.cpython-{tag}.pyc"
+            for folder, stem in (re.match(r"(.*?)([^/]+)\.py$", n).groups() for n in modules)  # type: ignore[union-attr]
+        }
+        compiled = byte_code(package)
+
+        assert set(compiled) == expected, f"{package.platform}: {set(compiled) ^ expected}"
+        assert package.bytecode is not None
+        assert package.bytecode.replace(".", "").startswith(tag)
+        flags = {int.from_bytes(data[4:8], "little") for data in compiled.values()}
+        assert flags == {CHECKED_HASH}, f"{package.platform}: flags {flags}"
+    # 3.12's magic number (3531), which every 3.12.x release reads.
+    magic = {data[:4] for data in byte_code(lambda_package).values()}
+    assert magic == {(3531).to_bytes(2, "little") + b"\r\n"}
+
+
+def test_unpacked_modules_load_from_the_byte_code_until_their_source_is_edited(
+    host_package: Package, tmp_path: Path
+) -> None:
+    """Unpacked anywhere, modules load from the shipped .pyc; a source edited after the build
+    (in the Lambda console, say) is what runs, never the stale byte code."""
+    unpacked = tmp_path / "task"
+    with zipfile.ZipFile(host_package.path) as archive:
+        archive.extractall(unpacked)
+    script = (
+        f"import sys; sys.path.insert(0, {str(unpacked)!r}); "
+        "from vetroi_api import validation; import botocore.session; "
+        "print(getattr(validation, 'EDITED', False))"
+    )
+
+    def run() -> tuple[str, dict[str, str]]:
+        # -B writes nothing, as on Lambda's read-only /var/task; -v says where code came from.
+        result = subprocess.run(
+            [sys.executable, "-I", "-S", "-B", "-v", "-c", script],
+            capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False,
+            env={"PATH": "/usr/bin:/bin", "AWS_REGION": "us-east-2"},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        loaded = re.findall(r"^# code object from '?([^'\n]+)'?$", result.stderr, re.MULTILINE)
+        origins = {
+            module: next(Path(p).name for p in loaded if f"{module}." in Path(p).name)
+            for module in ("validation", "session")
+        }
+        return result.stdout.strip(), origins
+
+    tag = sys.implementation.cache_tag
+    assert run() == (
+        "False",
+        {"validation": f"validation.{tag}.pyc", "session": f"session.{tag}.pyc"},
+    )
+    with (unpacked / "vetroi_api" / "validation.py").open("a") as source:
+        source.write("\nEDITED = True\n")
+    assert run() == ("True", {"validation": "validation.py", "session": f"session.{tag}.pyc"})
+
+
+def test_without_an_interpreter_for_the_target_the_zip_ships_sources_only(
+    small_source: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No Python of the target's version here, or bytecode=False: a working zip of sources,
+    recorded as such, and another package than the compiled one."""
+    source, requirements = small_source
+
+    def build(**options: bool) -> Package:
+        return build_package(
+            source, requirements, platform="host", python_version=None,
+            out_dir=tmp_path / "out", **options,
+        )  # fmt: skip
+
+    compiled = build()
+    plain = build(bytecode=False)
+    monkeypatch.setattr(packaging, "find_interpreter", lambda version: None)
+    missing = build()
+
+    assert names(compiled) == ["app/__init__.py", byte_code_name("app/__init__.py")]
+    assert names(plain) == names(missing) == ["app/__init__.py"]
+    assert plain.bytecode is missing.bytecode is None
+    assert plain.key == missing.key != compiled.key
+
+
+def byte_code_name(module: str) -> str:
+    folder, _, file = module.rpartition("/")
+    return f"{folder}/__pycache__/{file.removesuffix('.py')}.{sys.implementation.cache_tag}.pyc"
+
+
+def test_build_python_setting_must_name_a_python_of_the_target_version(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """VETROI_BUILD_PYTHON pointing at another version, or at nothing, stops the build."""
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    monkeypatch.setenv(packaging.BUILD_PYTHON_VARIABLE, sys.executable)
+
+    assert packaging.find_interpreter(running) == packaging.Interpreter(
+        sys.executable, ".".join(map(str, sys.version_info[:3]))
+    )
+    with pytest.raises(PackageError, match=r"VETROI_BUILD_PYTHON=.* is not a CPython 3\.99"):
+        packaging.find_interpreter("3.99")
+    monkeypatch.setenv(packaging.BUILD_PYTHON_VARIABLE, "/nonexistent/python3.12")
+    with pytest.raises(PackageError, match="or unset it"):
+        packaging.find_interpreter("3.12")
 
 
 def test_zip_entries_are_sorted_dated_1980_with_fixed_modes(host_package: Package) -> None:
@@ -428,22 +544,25 @@ def test_source_change_is_a_new_package(small_source: tuple[Path, Path], tmp_pat
     assert unchanged == first
     assert changed.key != first.key
     assert changed.sha256_b64 != first.sha256_b64
-    assert names(changed) == ["app/__init__.py"]
+    assert names(changed) == ["app/__init__.py", byte_code_name("app/__init__.py")]
 
 
 def test_target_is_part_of_the_key(small_source: tuple[Path, Path]) -> None:
-    """The same sources for another platform or Python version are another package."""
+    """The same sources for another platform, Python version or compiling release are another
+    package."""
     source, requirements = small_source
     keys = {
-        packaging.cache_key(source, requirements, platform, version)
-        for platform, version in [
-            ("manylinux2014_aarch64", "3.12"),
-            ("manylinux2014_aarch64", "3.13"),
-            ("manylinux2014_x86_64", "3.12"),
+        packaging.cache_key(source, requirements, platform, version, release)
+        for platform, version, release in [
+            ("manylinux2014_aarch64", "3.12", "3.12.1"),
+            ("manylinux2014_aarch64", "3.12", "3.12.8"),
+            ("manylinux2014_aarch64", "3.12", ""),
+            ("manylinux2014_aarch64", "3.13", "3.13.0"),
+            ("manylinux2014_x86_64", "3.12", "3.12.1"),
         ]
     }
 
-    assert len(keys) == 3
+    assert len(keys) == 5
 
 
 def test_concurrent_builds_agree(small_source: tuple[Path, Path], tmp_path: Path) -> None:

@@ -295,6 +295,23 @@ def test_without_onet_credentials_the_program_warns(prod: Deployment):
     assert any("onetUsername" in warning for warning in prod.warnings)
 
 
+def test_without_a_python_to_byte_compile_with_the_program_warns(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """A package of sources only still deploys; the operator is told what it costs and how to
+    avoid it."""
+    from components import packaging
+
+    monkeypatch.setattr(packaging, "find_interpreter", lambda version: None)
+    deployment = run_stack("backup")
+
+    (warning,) = [w for w in deployment.warnings if "byte-compile" in w]
+    assert "CPython 3.12" in warning and "VETROI_BUILD_PYTHON" in warning
+    functions = api_functions(deployment)
+    assert functions
+    assert {f["sourceCodeHash"] for f in functions} == {deployment.outputs["packageHash"]}
+
+
 def test_monolith_serves_every_route_with_one_function(monolith: Deployment):
     """The monolith layout: one function and alias, every integration pointing at it."""
     (function,) = api_functions(monolith)
