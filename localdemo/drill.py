@@ -18,8 +18,8 @@ expired, so every request goes through O*NET and its fallbacks, and O*NET's faul
 Known limitations: a region serves concurrent requests on threads of one process (gateway.py),
 where Lambda gives each its own sandbox. While O*NET is slow, the requests of one region share
 one O*NET client, whose circuit breaker holds a lock for the length of each call, so they wait
-for each other; the "O*NET slow" row is therefore worse here than in AWS, where each sandbox has
-its own client and breaker.
+for each other, each within its own O*NET budget; calls that spend it waiting count as failures,
+so the "O*NET slow" row shows the breaker opening sooner than each sandbox's would in AWS.
 """
 
 from __future__ import annotations

@@ -110,15 +110,24 @@ class OnetClient:
             budget = min(budget, deadline - time.monotonic())
         if budget <= 0:
             raise OnetUnavailable("no time left in this request to call O*NET")
+        # The end is fixed here, before the breaker: pybreaker holds its lock for the whole
+        # call, so where one container serves several requests at once (the local demo's
+        # threads; never Lambda) a call may first wait for another, and that wait is spent
+        # from this call's budget, not added to it.
+        ends = time.monotonic() + budget
         if not self.config.breaker_enabled:
-            return self._with_retries(path, budget)
+            return self._with_retries(path, ends)
         try:
-            return self.breaker.call(self._with_retries, path, budget)
+            return self.breaker.call(self._with_retries, path, ends)
         except pybreaker.CircuitBreakerError as exc:
             raise OnetUnavailable(f"O*NET circuit breaker is open: {exc}") from None
 
-    def _with_retries(self, path: str, budget: float) -> dict[str, Any]:
+    def _with_retries(self, path: str, ends: float) -> dict[str, Any]:
         started = time.monotonic()
+        budget = ends - started
+        if budget <= 0:
+            # A failure the breaker counts: O*NET did not answer within what this request had.
+            raise OnetUnavailable("O*NET budget spent waiting for another call to O*NET")
         retrying = tenacity.Retrying(
             stop=tenacity.stop_any(
                 tenacity.stop_after_attempt(self.config.onet_attempts),
@@ -130,7 +139,7 @@ class OnetClient:
             sleep=self.sleep,
             reraise=True,
         )
-        return retrying(lambda: self._get_once(path, started + budget))
+        return retrying(lambda: self._get_once(path, ends))
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -188,6 +189,26 @@ def test_request_deadline_bounds_onet(aws: Any, onet: OnetServer) -> None:
 
     assert response.body["source"] == "static"
     assert time.monotonic() - started < 0.9
+
+
+def test_a_call_waiting_for_another_spends_its_own_budget(aws: Any, onet: OnetServer) -> None:
+    """Calls made at once through one client (the local demo's threads) wait for each other
+    inside the breaker; none runs past the budget it started with, and the waits count."""
+    onet.mode = "hang"
+    config = Config.from_env()
+    client = OnetClient(config, lambda: ("demo", "secret"))
+
+    def timed_call() -> float:
+        started = time.monotonic()
+        with pytest.raises(OnetUnavailable):
+            client.get_json("online/occupations/11-1011.00/")
+        return time.monotonic() - started
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        elapsed = list(pool.map(lambda _: timed_call(), range(6)))
+
+    assert max(elapsed) < config.onet_budget_seconds + 0.4, elapsed
+    assert client.breaker_state == "open"
 
 
 def test_breaker_opens_and_closes(aws: Any, onet: OnetServer) -> None:
