@@ -11,8 +11,8 @@ import pulumi
 
 from components.function import Statement
 
-# The O*NET cache and the app's data: read an entry, store an O*NET answer.
-TABLE_READ_WRITE = ["dynamodb:GetItem", "dynamodb:PutItem"]
+# The O*NET cache and the app's data: read an entry (or several at once), store an O*NET answer.
+TABLE_READ_WRITE = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"]
 # /health reads one item from this region's replica.
 TABLE_READ = ["dynamodb:GetItem"]
 

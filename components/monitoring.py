@@ -29,7 +29,7 @@ import pulumi_aws as aws
 GLOBAL_METRICS_REGION = "us-east-1"
 SYNTHETICS_NAMESPACE = "VetROI/Synthetics"
 # The table operations the API performs; ThrottledRequests and SystemErrors are per operation.
-TABLE_OPERATIONS = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem")
+TABLE_OPERATIONS = ("GetItem", "BatchGetItem", "PutItem")
 
 
 @dataclass

@@ -13,6 +13,9 @@ number type never alters it), `freshUntil` (epoch seconds) and the table's TTL a
 
 A table that fails (throttled, unreachable) is a cache miss, never an error: the cache must not
 become what takes the API down.
+
+`Cache.get_many` reads several entries in one BatchGetItem (POST /recommend reads every career
+it ranks at once rather than one round trip each); `lookup` takes what it read.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import enum
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +37,7 @@ from .logs import note
 log = logging.getLogger(__name__)
 
 SORT_KEY = "v1"
+BATCH_GET_MAX_KEYS = 100  # DynamoDB's limit for one BatchGetItem request
 STALE_KEEP_SECONDS = 90 * 24 * 3600
 
 
@@ -82,17 +86,52 @@ class Cache:
             except (BotoCoreError, ClientError) as exc:
                 log.warning("cache read failed: %s", type(exc).__name__)
                 return None
-        if not item:
-            return None
-        try:
-            value = json.loads(item["body"]["S"])
-            fresh_until = int(item.get("freshUntil", {}).get("N", "0"))
-        except (KeyError, TypeError, ValueError):
-            log.warning("cache entry unreadable, ignored")
-            return None
-        if not isinstance(value, dict):
-            return None
-        return Entry(value, fresh=time.time() < fresh_until)
+        return _entry(item)
+
+    def get_many(self, paths: Sequence[str]) -> dict[str, Entry | None]:
+        """The entries of `paths`, read in as few BatchGetItem requests as DynamoDB allows.
+
+        Every path read has a value: its entry, or None when it has none. A path DynamoDB left
+        unprocessed (it does so when throttled) is left out, so that `lookup` reads it alone;
+        a failing table reads as a miss for every path, as `get` does.
+        """
+        wanted = list(dict.fromkeys(paths))  # DynamoDB refuses a request that repeats a key
+        found: dict[str, Entry | None] = {}
+        for start in range(0, len(wanted), BATCH_GET_MAX_KEYS):
+            chunk = wanted[start : start + BATCH_GET_MAX_KEYS]
+            with tracing.subsegment("DynamoDB", "aws") as segment:
+                segment.aws("BatchGetItem", table_name=self.table)
+                try:
+                    answer = self.table_client().batch_get_item(
+                        RequestItems={
+                            self.table: {
+                                "Keys": [_key(p) for p in chunk],
+                                # Names, not words: DynamoDB reserves hundreds of words.
+                                "ProjectionExpression": "#k, #b, #f",
+                                "ExpressionAttributeNames": {
+                                    "#k": "pk",
+                                    "#b": "body",
+                                    "#f": "freshUntil",
+                                },
+                            }
+                        }
+                    )
+                except (BotoCoreError, ClientError) as exc:
+                    log.warning("cache read failed: %s", type(exc).__name__)
+                    found.update(dict.fromkeys(chunk))
+                    continue
+            items = {
+                item["pk"]["S"]: item
+                for item in answer.get("Responses", {}).get(self.table, [])
+                if isinstance(item.get("pk"), dict)
+            }
+            unprocessed = answer.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
+            skipped = {key["pk"]["S"] for key in unprocessed}
+            for path in chunk:
+                pk = _key(path)["pk"]["S"]
+                if pk not in skipped:
+                    found[path] = _entry(items.get(pk))
+        return found
 
     def put(self, path: str, value: dict[str, Any]) -> None:
         now = int(time.time())
@@ -111,6 +150,20 @@ class Cache:
                 log.warning("cache write failed: %s", type(exc).__name__)
 
 
+def _entry(item: Mapping[str, Any] | None) -> Entry | None:
+    if not item:
+        return None
+    try:
+        value = json.loads(item["body"]["S"])
+        fresh_until = int(item.get("freshUntil", {}).get("N", "0"))
+    except (KeyError, TypeError, ValueError):
+        log.warning("cache entry unreadable, ignored")
+        return None
+    if not isinstance(value, dict):
+        return None
+    return Entry(value, fresh=time.time() < fresh_until)
+
+
 def _key(path: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"onet#{path}"}, "sk": {"S": SORT_KEY}}
 
@@ -120,9 +173,13 @@ def lookup(
     path: str,
     fetch: Callable[[], dict[str, Any]] | None,
     static: Callable[[], dict[str, Any] | None],
+    known: Mapping[str, Entry | None] | None = None,
 ) -> Lookup:
-    """Answer for `path` from the best source that can; see the module docstring."""
-    entry = cache.get(path)
+    """Answer for `path` from the best source that can; see the module docstring.
+
+    `known` holds entries already read (`Cache.get_many`); a path not in it is read now.
+    """
+    entry = known[path] if known is not None and path in known else cache.get(path)
     if entry is not None and entry.fresh:
         return Lookup(entry.value, Source.CACHE)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -12,7 +13,7 @@ from urllib.parse import quote
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import aws, static, tracing, validation
-from .cache import Cache, DataUnavailable, Lookup, NotFound, Source, lookup
+from .cache import Cache, DataUnavailable, Entry, Lookup, NotFound, Source, lookup
 from .config import Config
 from .http import ApiError, Request, Response
 
@@ -98,11 +99,17 @@ def career(ctx: Context) -> Response:
     return Response(200, body, {"Cache-Control": cache_control, "X-Data-Source": body["source"]})
 
 
-def career_lookup(ctx: Context, soc: str) -> Lookup:
+def career_path(soc: str) -> str:
+    return f"online/occupations/{soc}/"
+
+
+def career_lookup(
+    ctx: Context, soc: str, known: Mapping[str, Entry | None] | None = None
+) -> Lookup:
     onet = ctx.app.onet()
-    path = f"online/occupations/{soc}/"
+    path = career_path(soc)
     fetch = (lambda: onet.get_json(path, ctx.deadline)) if onet is not None else None
-    return lookup(ctx.app.cache, path, fetch, lambda: static.career(soc))
+    return lookup(ctx.app.cache, path, fetch, lambda: static.career(soc), known)
 
 
 def career_body(soc: str, found: Lookup) -> dict[str, Any]:
@@ -161,9 +168,9 @@ def recommend(ctx: Context) -> Response:
             {"code": "not a known occupation code of this branch"},
         )
 
-    careers = []
-    for soc, title in candidates[: wanted.limit]:
-        careers.append(_recommended_career(ctx, soc, title))
+    chosen = candidates[: wanted.limit]
+    known = ctx.app.cache.get_many([career_path(soc) for soc, _ in chosen])
+    careers = [_recommended_career(ctx, soc, title, known) for soc, title in chosen]
     ceiling = validation.EDUCATION_LEVELS.get(wanted.education_level or "")
     for item in careers:
         zone = item.get("jobZone")
@@ -239,9 +246,11 @@ def _crosswalk_careers(
     return title, careers
 
 
-def _recommended_career(ctx: Context, soc: str, title: str | None) -> dict[str, Any]:
+def _recommended_career(
+    ctx: Context, soc: str, title: str | None, known: Mapping[str, Entry | None]
+) -> dict[str, Any]:
     try:
-        body = career_body(soc, career_lookup(ctx, soc))
+        body = career_body(soc, career_lookup(ctx, soc, known))
     except (NotFound, DataUnavailable):
         body = {"socCode": soc, "title": title or soc, "jobZone": None, "source": "none"}
     return body
