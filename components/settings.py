@@ -217,13 +217,9 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         alert_emails=tuple(reader.emails("alertEmails")),
         domain=domain,
         hosted_zone_id=hosted_zone_id,
-        health_check_interval=reader.check(
-            "healthCheckInterval",
-            reader.integer("healthCheckInterval", 10, 30),
-            lambda v: v in (10, 30),
-            "10 or 30 (Route53 supports no other interval)",
-        )
-        or 0,
+        health_check_interval=reader.integer_choice(
+            "healthCheckInterval", (10, 30), "10 or 30 (Route53 supports no other interval)"
+        ),
         health_check_failure_threshold=reader.integer("healthCheckFailureThreshold", 1, 10),
         failover_record_ttl=reader.integer("failoverRecordTtl", 1, 86400),
         origin_connection_timeout=reader.integer("originConnectionTimeout", 1, 10),
@@ -372,6 +368,18 @@ class _Reader:
             return low
         if not low <= number <= high:
             self.problem(key, value, f"a whole number from {low} to {high}")
+        return number
+
+    def integer_choice(self, key: str, choices: tuple[int, ...], expected: str) -> int:
+        """A whole number from a fixed set, reported once when it is not one of them."""
+        value = self.raw(key)
+        try:
+            number = int(str(value))
+        except ValueError:
+            number = None
+        if number not in choices:
+            self.problem(key, value, expected)
+            return choices[0]
         return number
 
     def number(self, key: str, low: float, high: float) -> float:

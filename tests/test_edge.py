@@ -551,5 +551,5 @@ def test_bad_edge_settings_stop_the_program(
         run_stack(stack, overrides=overrides, remove=remove)
 
     problems = [p for p in error.value.problems if p.key == key]
-    assert problems, f"{key} not reported: {error.value}"
-    assert any(expected in p.expected for p in problems), str(error.value)
+    assert len(problems) == 1, f"{key} not reported exactly once: {error.value}"
+    assert expected in problems[0].expected, str(error.value)
