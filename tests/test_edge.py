@@ -26,6 +26,14 @@ NO_DOMAIN = ("vetroi:domain", "vetroi:hostedZoneId")
 DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
 HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
 RECORD = "aws:route53/record:Record"
+# The only allowed-method sets CloudFront accepts on a behaviour (CreateDistribution).
+METHOD_SETS = (
+    {"GET", "HEAD"},
+    {"GET", "HEAD", "OPTIONS"},
+    {"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"},
+)
+# The status codes an origin group may fail over on (OriginGroupFailoverCriteria).
+FAILOVER_CODES = {400, 403, 404, 416, 500, 502, 503, 504}
 CAREERS = json.loads(edge.STATIC_CAREERS.read_text())
 TUNED = {
     "vetroi:healthCheckInterval": 30,
@@ -279,12 +287,17 @@ def test_origin_groups_only_on_get_head_options(shape: str, request: pytest.Fixt
 
     grouped = 0
     for distribution in deployment.of_type(DISTRIBUTION):
-        groups = {g["originId"] for g in distribution.get("originGroups", [])}
+        groups = {g["originId"]: g for g in distribution.get("originGroups", [])}
         for behaviour in behaviours(distribution):
+            allowed = set(behaviour["allowedMethods"])
+            assert allowed in METHOD_SETS, f"{distribution.name}: CloudFront refuses {allowed}"
             if behaviour["targetOriginId"] in groups:
                 grouped += 1
-                allowed = set(behaviour["allowedMethods"])
                 assert allowed <= {"GET", "HEAD", "OPTIONS"}, distribution.name
+        for group in groups.values():
+            assert len(group["members"]) == 2, f"{distribution.name}: a group holds two origins"
+            codes = set(group["failoverCriteria"]["statusCodes"])
+            assert codes <= FAILOVER_CODES, f"{distribution.name}: CloudFront refuses {codes}"
     assert grouped == len(deployment.of_type(DISTRIBUTION))
 
 
