@@ -231,7 +231,9 @@ class RegionalFailover(pulumi.ComponentResource):
             tags={"Name": f"{hostname} {args.region}"},
             opts=child,
         )
-        return validate_certificate(name, certificate, args.hosted_zone_id, args.region, self)
+        return validate_certificate(
+            name, certificate, args.hosted_zone_id, args.region, self, shared=True
+        )
 
 
 def validate_certificate(
@@ -240,8 +242,15 @@ def validate_certificate(
     hosted_zone_id: str,
     region: str,
     parent: pulumi.Resource,
+    *,
+    shared: bool = False,
 ) -> aws.acm.CertificateValidation:
-    """Write the certificate's DNS validation record in the zone and wait for ACM to issue it."""
+    """Write the certificate's DNS validation record in the zone and wait for ACM to issue it.
+
+    `shared` marks a name both stacks certify (api.<domain>): ACM asks every region's
+    certificate for the same name to publish the same record, so each stack may overwrite it and
+    leaves it behind for the other.
+    """
     option = certificate.domain_validation_options[0]
     record = aws.route53.Record(
         f"{name}-cert-validation",
@@ -250,10 +259,8 @@ def validate_certificate(
         type=option.resource_record_type,
         records=[option.resource_record_value],
         ttl=300,
-        # ACM asks every region's certificate for the same name to publish the same record,
-        # so it is shared by both stacks and outlives either of them.
-        allow_overwrite=True,
-        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=True),
+        allow_overwrite=shared,
+        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=shared),
     )
     return aws.acm.CertificateValidation(
         f"{name}-cert-issued",

@@ -101,6 +101,8 @@ def test_cloudfront_certificate_and_waf_live_in_us_east_1(prod: Deployment):
     assert waf["scope"] == "CLOUDFRONT"
     validation = prod.named("vetroi-edge-cert-validation")
     assert EDGE_NAME in validation["name"] and validation["zoneId"] == "Z0123456789EXAMPLE"
+    # edge.<domain> is certified by prod alone: its record goes with the stack.
+    assert not validation.retain_on_delete and not validation.get("allowOverwrite")
     assert issued["validationRecordFqdns"] == [validation["name"].rstrip(".")]
     assert distribution["webAclId"].startswith("arn:aws:wafv2:us-east-1:")
     viewer = distribution["viewerCertificate"]
