@@ -13,8 +13,9 @@ unhealthy whatever the probe says, which sends all traffic to the backup region 
 primary is healthy, and keeps it there when the primary is down. (Inverting the probe would do
 the first but not the second: an inverted check of a dead primary reads healthy and would send
 traffic back to it.) The switch lives in Route53, a global service, so flipping it needs nothing
-from the primary region: `forceFailover` sets it on the next `pulumi up`, and operators can set
-`HealthThreshold` on the check exported as `healthCheckId` with the Route53 API directly.
+from the primary region: operators set `HealthThreshold` on the check exported as
+`healthCheckId` with the Route53 API directly (`ops failover`). `forceFailover` sets it on the
+next `pulumi up`, which also needs the provider's STS check in the stack's region to pass.
 
 Known limitations:
 - Both stacks validate a certificate for the same name, and ACM asks for the same validation
