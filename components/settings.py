@@ -41,6 +41,8 @@ BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 T = TypeVar("T")
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
+# A Route53 hosted zone id as the API returns it without /hostedzone/: at most 32 characters.
+HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
 
 
 class SettingsError(pulumi.RunError):
@@ -175,8 +177,13 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
     domain = reader.text("domain")
     if domain is not None and not DOMAIN.match(domain):
         reader.problem("domain", domain, "a lowercase DNS name such as vetroi.example.com")
-    hosted_zone_id = reader.text("hostedZoneId")
-    if domain and not hosted_zone_id:
+    hosted_zone_id = reader.optional_pattern(
+        "hostedZoneId",
+        HOSTED_ZONE_ID,
+        "a Route53 hosted zone id: Z and up to 31 uppercase letters or digits, "
+        "without /hostedzone/",
+    )
+    if domain and not hosted_zone_id and reader.text("hostedZoneId") is None:
         reader.problem("hostedZoneId", hosted_zone_id, "the Route53 zone id of `domain`")
     if hosted_zone_id and not domain:
         reader.problem("domain", domain, "the domain of the zone given as hostedZoneId")

@@ -127,6 +127,10 @@ def test_load_all_mistakes_in_one_error():
         ({"allowAnyOrigin": "sometimes"}, "allowAnyOrigin", "true or false"),
         ({"demoTime": "2026-12-10 15:00"}, "demoTime", "with its offset"),
         ({"demoTime": "next tuesday"}, "demoTime", "ISO 8601"),
+        ({"hostedZoneId": "z0123456789example"}, "hostedZoneId", "Route53 hosted zone id"),
+        ({"hostedZoneId": "/hostedzone/Z0123456789"}, "hostedZoneId", "without /hostedzone/"),
+        ({"hostedZoneId": "Z" + "A" * 32}, "hostedZoneId", "up to 31"),
+        ({"hostedZoneId": "Z0123-456"}, "hostedZoneId", "Route53 hosted zone id"),
     ],
 )
 def test_load_names_the_bad_key(changes: dict[str, Any], key: str, expected: str):
@@ -137,6 +141,19 @@ def test_load_names_the_bad_key(changes: dict[str, Any], key: str, expected: str
     problems = problems_of(error)
     assert key in problems, problems
     assert expected in problems[key]
+
+
+def test_load_malformed_zone_id_is_reported_once():
+    """A zone id that is not one is named as such, not also as missing for the domain."""
+    with pytest.raises(stack_settings.SettingsError) as error:
+        load(hostedZoneId="vetroi.example.com")
+
+    assert [p.key for p in error.value.problems] == ["hostedZoneId"], str(error.value)
+
+
+def test_load_accepts_the_longest_zone_id():
+    """32 characters, the most Route53's API allows for a hosted zone id."""
+    assert load(hostedZoneId="Z" + "A1" * 15 + "B").hosted_zone_id == "Z" + "A1" * 15 + "B"
 
 
 def test_load_bad_secret_is_not_printed():
