@@ -11,8 +11,8 @@
 The prod stack also owns the data that outlives stacks: the DynamoDB global table with its
 replica in the backup region, and the DD-214 upload and O*NET cache buckets. It also owns the
 edge: CloudFront with its WAF and certificate in us-east-1, the CORS response-headers policy and
-the static-fallback bucket, and the table's AWS Backup plan (copies go to a vault the backup
-stack owns).
+the static-fallback bucket (in the backup region), and the table's AWS Backup plan (copies go to
+a vault the backup stack owns).
 """
 
 from pathlib import Path
@@ -158,3 +158,4 @@ if front.edge is not None:
     pulumi.export("edgeUrl", front.edge.url)
     pulumi.export("distributionId", front.edge.distribution.id)
     pulumi.export("staticBucket", front.edge.static_bucket.bucket)
+    pulumi.export("staticBucketRegion", front.edge.static_region)

@@ -14,7 +14,8 @@ Behaviours:
   cached as the origin's `Cache-Control` says, so `stale-if-error` keeps serving a career while
   every origin fails, and served by an origin group that fails over on 5xx and on connection
   failure to the static-fallback bucket, a private bucket read through origin access control
-  holding the bundled career data at the same paths.
+  holding the bundled career data at the same paths. The bucket lives in the backup region,
+  so an outage of the primary region, the one it must cover, does not take it down too.
 
 Three steps in the development shape. Without a domain the `GET /career/*` fallback must try the
 primary region, then the backup region, then the static data, but a CloudFront origin group holds
@@ -141,8 +142,10 @@ class EdgeArgs:
     response_timeout: int
     waf_rate_limit: int
     log_retention_days: int
-    # Bucket region for the static data and the access logs.
+    # Region of the access log bucket (the stack's own).
     region: str
+    # Region of the static-fallback bucket: the backup region, never the one it stands in for.
+    static_region: str
     # Career bodies by SOC code, stored at career/<socCode> in the static-fallback bucket.
     careers: Mapping[str, Any] = field(default_factory=dict)
     # Without a domain: the backup region's endpoint, tried before the static data.
@@ -166,8 +169,9 @@ class Edge(pulumi.ComponentResource):
         self.hostname = f"{EDGE_SUBDOMAIN}.{args.domain}" if args.domain else None
 
         # The static data is rebuilt from the repository, so its bucket may go with the stack.
+        self.static_region = args.static_region
         self.static_bucket = self._bucket(
-            f"{name}-static", args.region, expire_days=None, keep_on_delete=False
+            f"{name}-static", args.static_region, expire_days=None, keep_on_delete=False
         )
         self._static_objects(name, args)
         self.log_bucket, log_ownership = self._log_bucket(name, args)
@@ -225,7 +229,7 @@ class Edge(pulumi.ComponentResource):
         aws.s3.BucketPolicy(
             f"{name}-static-policy",
             bucket=self.static_bucket.id,
-            region=args.region,
+            region=args.static_region,
             policy=pulumi.Output.all(self.static_bucket.arn, *[d.arn for d in distributions]).apply(
                 lambda arns: _static_bucket_policy(arns[0], arns[1:])
             ),
@@ -253,6 +257,7 @@ class Edge(pulumi.ComponentResource):
                 "url": self.url,
                 "distributionId": self.distribution.id,
                 "staticBucket": self.static_bucket.bucket,
+                "staticBucketRegion": self.static_region,
                 "webAclArn": self.web_acl.arn,
             }
         )
@@ -382,7 +387,7 @@ class Edge(pulumi.ComponentResource):
                 f"{name}-career-{code}",
                 bucket=self.static_bucket.id,
                 key=f"career/{code}",
-                region=args.region,
+                region=args.static_region,
                 content=json.dumps(body),
                 content_type="application/json",
                 cache_control=STATIC_CACHE_CONTROL,

@@ -108,6 +108,7 @@ def front_door(
                 waf_rate_limit=settings.waf_rate_limit,
                 log_retention_days=settings.log_retention_days,
                 region=settings.region,
+                static_region=settings.backup_region,
                 careers=load_static_careers(),
                 domain=settings.domain,
                 hosted_zone_id=settings.hosted_zone_id,

@@ -110,14 +110,17 @@ class LocalAws:
         # Clients are made here, one thread; moto answers the three jobs side by side.
         clients = [self.client("dynamodb", r) for r in (PRIMARY_REGION, BACKUP_REGION)]
         s3 = self.client("s3")
+        # The static-fallback bucket is in the backup region, as the prod stack creates it.
+        static_s3 = self.client("s3", BACKUP_REGION)
         with ThreadPoolExecutor(max_workers=8) as pool:
             jobs = [pool.submit(self._table, client, items) for client in clients]
             jobs.append(pool.submit(self._buckets, s3, origins))
+            jobs.append(pool.submit(_create_bucket, static_s3, STATIC_BUCKET, BACKUP_REGION))
             for job in jobs:
                 job.result()
             static = [
                 pool.submit(
-                    s3.put_object,
+                    static_s3.put_object,
                     Bucket=STATIC_BUCKET,
                     Key=f"career/{soc}",
                     Body=json.dumps(body).encode(),
@@ -129,12 +132,8 @@ class LocalAws:
                 job.result()
 
     def _buckets(self, s3: Any, origins: tuple[str, ...]) -> None:
-        for bucket in (UPLOAD_BUCKET, CACHE_BUCKET, STATIC_BUCKET):
-            with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
-                s3.create_bucket(
-                    Bucket=bucket,
-                    CreateBucketConfiguration={"LocationConstraint": PRIMARY_REGION},
-                )
+        for bucket in (UPLOAD_BUCKET, CACHE_BUCKET):
+            _create_bucket(s3, bucket, PRIMARY_REGION)
         # Browsers post DD-214s straight to the upload bucket, so it must answer their CORS.
         s3.put_bucket_cors(
             Bucket=UPLOAD_BUCKET,
@@ -163,7 +162,7 @@ class LocalAws:
     def static_object(self, key: str) -> bytes | None:
         """An object of the static-fallback bucket, or None when it holds no such key."""
         try:
-            response = self.client("s3").get_object(Bucket=STATIC_BUCKET, Key=key)
+            response = self.client("s3", BACKUP_REGION).get_object(Bucket=STATIC_BUCKET, Key=key)
         except ClientError as error:
             if error.response["Error"]["Code"] in ("NoSuchKey", "404", "AccessDenied"):
                 return None
@@ -173,6 +172,11 @@ class LocalAws:
 
 
 Key = tuple[str, str]
+
+
+def _create_bucket(s3: Any, bucket: str, region: str) -> None:
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
 
 
 def create_table(dynamodb: Any, name: str = TABLE_NAME) -> None:

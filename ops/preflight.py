@@ -244,14 +244,19 @@ class Preflight:
         bucket = self.primary.get("staticBucket")
         if not bucket:
             return False, "the prod stack exports no staticBucket"
-        s3 = self.aws.client("s3", self.primary.region)
+        # The bucket lives in the backup region, so that it outlives an outage of prod's.
+        region = self.primary.get("staticBucketRegion")
+        if not region:
+            return False, "the prod stack exports no staticBucketRegion: update it (pulumi up)"
+        s3 = self.aws.client("s3", str(region))
         try:
             head = s3.head_object(Bucket=bucket, Key=STATIC_PROBE_KEY)
         except Exception as error:
             if credential_problem(error):
                 raise
-            return False, f"s3://{bucket}/{STATIC_PROBE_KEY} missing ({describe(error)})"
-        return True, f"s3://{bucket}/{STATIC_PROBE_KEY}, {head['ContentLength']} bytes"
+            where = f"s3://{bucket}/{STATIC_PROBE_KEY}"
+            return False, f"{where} missing in {region} ({describe(error)})"
+        return True, f"s3://{bucket}/{STATIC_PROBE_KEY} in {region}, {head['ContentLength']} bytes"
 
     def functions_warm(self) -> tuple[bool, str]:
         aliases = {

@@ -278,7 +278,8 @@ def test_career_behaviour_fails_over_to_the_static_bucket(prod: Deployment):
     static = origin(distribution, "static")
     access = prod.one("aws:cloudfront/originAccessControl:OriginAccessControl")
     assert static["originAccessControlId"] == f"{access.name}-id"
-    assert static["domainName"].endswith(".s3.us-east-2.amazonaws.com")
+    # In the backup region: an outage of the primary must not take its own fallback down.
+    assert static["domainName"].endswith(".s3.us-west-2.amazonaws.com")
     assert (access["signingBehavior"], access["signingProtocol"]) == ("always", "sigv4")
 
 
@@ -376,6 +377,35 @@ def test_static_bucket_holds_every_career_and_only_cloudfront_reads_it(prod: Dep
     assert allow[0]["Condition"]["StringEquals"]["AWS:SourceArn"] == [distribution_arn]
     deny = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
     assert deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+@pytest.mark.parametrize("shape", ["prod", "dev"])
+def test_static_bucket_and_its_parts_live_in_the_backup_region(
+    shape: str, request: pytest.FixtureRequest
+):
+    """The bucket, its policy, access block, encryption and objects are all in us-west-2."""
+    deployment: Deployment = request.getfixturevalue(shape)
+    parts = [
+        r
+        for r in deployment
+        if r.typ.startswith("aws:s3/")
+        and (r.name.startswith("vetroi-edge-static") or r.name.startswith("vetroi-edge-career-"))
+    ]
+    bucket = deployment.named("vetroi-edge-static")
+    kinds = {r.typ.split(":")[-1] for r in parts}
+
+    assert bucket.region == "us-west-2"
+    assert {"BucketPolicy", "BucketPublicAccessBlock", "BucketObjectv2"} <= kinds
+    assert "BucketServerSideEncryptionConfiguration" in kinds
+    assert {r.name: r.region for r in parts if r.region != "us-west-2"} == {}
+    # The access logs stay in the stack's own region.
+    assert deployment.named("vetroi-edge-logs").region == "us-east-2"
+    assert deployment.outputs["staticBucketRegion"] == "us-west-2"
+    statics = [o for d in deployment.of_type(DISTRIBUTION) for o in d["origins"]]
+    statics = [o for o in statics if o["originId"] == "static"]
+    assert statics and all(
+        o["domainName"] == f"{bucket.id}.s3.us-west-2.amazonaws.com" for o in statics
+    )
 
 
 def test_missing_static_data_warns_and_deploys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):

@@ -210,6 +210,28 @@ def test_replicator_copies_changes_both_ways_without_bouncing(monkeypatch: Any) 
         assert replicator.replicate_once() == 0
 
 
+def test_static_bucket_is_in_the_backup_region(monkeypatch: Any, tmp_path: Path) -> None:
+    """As the prod stack creates it: the static data must outlive the primary region."""
+    from localdemo import aws as local_aws
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    with mock_aws():
+        demo_aws = local_aws.LocalAws("127.0.0.1", free_port(), tmp_path)
+        monkeypatch.setattr(
+            demo_aws,
+            "client",
+            lambda service, region=PRIMARY_REGION: boto3.client(service, region_name=region),
+        )
+        demo_aws.bootstrap()
+        s3 = boto3.client("s3", region_name=BACKUP_REGION)
+
+        location = s3.get_bucket_location(Bucket=local_aws.STATIC_BUCKET)
+        assert location["LocationConstraint"] == BACKUP_REGION
+        assert demo_aws.static_object("career/11-1011.00")
+        assert demo_aws.static_object("career/00-0000.00") is None
+
+
 async def _onet_scenario() -> list[Any]:
     async def upstream(request: web.Request) -> web.Response:
         return web.json_response(

@@ -502,9 +502,10 @@ def healthy_platform(tmp_path: Path, api: FakeApi) -> list[str]:
         TableName=TABLE, BackupName="nightly"
     )
     make_backup_plan()
-    s3 = boto3.client("s3", region_name=PRIMARY)
+    # The static-fallback bucket lives in the backup region, as the prod stack declares it.
+    s3 = boto3.client("s3", region_name=BACKUP)
     s3.create_bucket(
-        Bucket="vetroi-static", CreateBucketConfiguration={"LocationConstraint": PRIMARY}
+        Bucket="vetroi-static", CreateBucketConfiguration={"LocationConstraint": BACKUP}
     )
     s3.put_object(Bucket="vetroi-static", Key="career/11-1011.00", Body=b'{"socCode": "x"}')
     prod_aliases = make_functions(PRIMARY, ["recommend", "health"])
@@ -525,6 +526,7 @@ def healthy_platform(tmp_path: Path, api: FakeApi) -> list[str]:
             "healthCheckId": switch,
             "changeFreeze": freeze,
             "staticBucket": "vetroi-static",
+            "staticBucketRegion": BACKUP,
             "aliasArns": prod_aliases,
             "functionNames": {r: a.split(":")[6] for r, a in prod_aliases.items()},
         },
@@ -647,7 +649,7 @@ def test_preflight_crosses_missing_backup_static_data_and_freeze(
     boto3.client("backup", region_name=BACKUP).delete_backup_vault(
         BackupVaultName="vetroi-table-copies"
     )
-    boto3.client("s3", region_name=PRIMARY).delete_object(
+    boto3.client("s3", region_name=BACKUP).delete_object(
         Bucket="vetroi-static", Key="career/11-1011.00"
     )
     dynamodb = boto3.client("dynamodb", region_name=PRIMARY)
@@ -664,10 +666,39 @@ def test_preflight_crosses_missing_backup_static_data_and_freeze(
     assert status == 1
     assert marks["a backup newer than a day"] == "✗" and "ops snapshot" in output
     assert marks["static fallback data present"] == "✗"
+    assert "s3://vetroi-static/career/11-1011.00 missing in us-west-2" in output
     assert marks["change freeze in force"] == "✗" and "no demoTime" in output
     assert marks["backup plan copies to the other region"] == "✗"
     assert "copy vault vetroi-table-copies missing in us-west-2" in output
     assert marks["functions warm"] == "✓"
+
+
+def test_preflight_reads_static_data_in_the_buckets_own_region(
+    moto_aws: None, api: FakeApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The static data is looked for in the region the prod stack exports for its bucket."""
+    files = healthy_platform(tmp_path, api)
+
+    main(["preflight", *files])
+
+    output = capsys.readouterr().out
+    assert checklist(output)["static fallback data present"] == "✓"
+    assert "s3://vetroi-static/career/11-1011.00 in us-west-2" in output
+
+
+def test_preflight_crosses_static_data_without_its_region(
+    moto_aws: None, api: FakeApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A prod stack that exports its bucket but not the bucket's region is not ready."""
+    files = healthy_platform(tmp_path, api)
+    prod = json.loads((tmp_path / "prod.json").read_text())
+    del prod["staticBucketRegion"]
+    (tmp_path / "prod.json").write_text(json.dumps(prod))
+
+    assert main(["preflight", *files]) == 1
+    output = capsys.readouterr().out
+    assert checklist(output)["static fallback data present"] == "✗"
+    assert "exports no staticBucketRegion" in output
 
 
 # --- the synthetic check's handler ------------------------------------------------------------
