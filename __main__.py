@@ -94,6 +94,8 @@ environment: dict[str, pulumi.Input[str]] = {
     "VETROI_UPLOAD_REGION": settings.primary_region,
     "VETROI_UPLOAD_MAX_BYTES": str(settings.upload_max_bytes),
     "VETROI_CORS_ORIGINS": "*" if settings.allow_any_origin else ",".join(settings.cors_origins),
+    "VETROI_CORS_ALLOWED_HEADERS": ",".join(settings.cors_allowed_headers),
+    "VETROI_CORS_MAX_AGE": str(settings.cors_max_age_seconds),
     "VETROI_ONET_BASE_URL": settings.onet_base_url,
     "VETROI_REGION_ROLE": settings.role,
 }

@@ -35,7 +35,9 @@ ROUTES = (
     Route("uploads", "POST", "/uploads", "vetroi_api.handlers.uploads_handler"),
 )
 MONOLITH_HANDLER = "vetroi_api.handlers.lambda_handler"
-CORS_HEADERS = "Content-Type,Authorization,X-Api-Key,X-Amz-Date,X-Amz-Security-Token"
+# The methods browsers may use follow from the routes (each with its preflight); the allowed
+# headers and the preflight's max age are settings (corsAllowedHeaders, corsMaxAgeSeconds).
+CORS_METHODS = tuple(sorted({route.method for route in ROUTES} | {"OPTIONS"}))
 
 # One JSON object per request in the stage's access log.
 ACCESS_LOG_FORMAT = json.dumps(
@@ -182,8 +184,10 @@ class RegionalApi(pulumi.ComponentResource):
             origin = "method.request.header.Origin"
         return {
             "gatewayresponse.header.Access-Control-Allow-Origin": origin,
-            "gatewayresponse.header.Access-Control-Allow-Headers": f"'{CORS_HEADERS}'",
-            "gatewayresponse.header.Access-Control-Allow-Methods": "'GET,POST,OPTIONS'",
+            "gatewayresponse.header.Access-Control-Allow-Headers": (
+                f"'{','.join(args.settings.cors_allowed_headers)}'"
+            ),
+            "gatewayresponse.header.Access-Control-Allow-Methods": f"'{','.join(CORS_METHODS)}'",
             "gatewayresponse.header.Vary": "'Origin'",
         }
 

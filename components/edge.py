@@ -48,7 +48,7 @@ from urllib.parse import urlparse
 import pulumi
 import pulumi_aws as aws
 
-from components.api import CORS_HEADERS
+from components.api import CORS_METHODS as API_METHODS
 from components.buckets import deny_insecure_transport, secure_bucket
 from components.failover import validate_certificate
 
@@ -66,9 +66,9 @@ FAILOVER_METHODS = ["GET", "HEAD", "OPTIONS"]
 ALL_METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
 CACHED_METHODS = ["GET", "HEAD"]
 FAILOVER_STATUS_CODES = [500, 502, 503, 504]
-CORS_METHODS = ["GET", "HEAD", "OPTIONS", "POST"]
+# The routes' methods, and HEAD, which CloudFront answers for every GET.
+CORS_METHODS = sorted({*API_METHODS, "HEAD"})
 CORS_EXPOSED_HEADERS = ["X-Data-Source", "X-Request-Id"]
-CORS_MAX_AGE_SECONDS = 600
 # The settings' wafRateLimit counts requests per IP over this window (WAF's default).
 WAF_RATE_WINDOW_SECONDS = 300
 RATE_LIMITED_BODY = "rate-limited"
@@ -136,6 +136,9 @@ class EdgeArgs:
     api: ApiOrigin
     cors_origins: Sequence[str]
     allow_any_origin: bool
+    # Access-Control-Allow-Headers and Access-Control-Max-Age, from the settings.
+    cors_allowed_headers: Sequence[str]
+    cors_max_age_seconds: int
     connection_timeout: int
     connection_attempts: int
     # Seconds CloudFront waits for an API origin's answer before giving up (or failing over).
@@ -475,9 +478,9 @@ class Edge(pulumi.ComponentResource):
                 "access_control_allow_credentials": False,
                 "access_control_allow_origins": {"items": origins},
                 "access_control_allow_methods": {"items": CORS_METHODS},
-                "access_control_allow_headers": {"items": CORS_HEADERS.split(",")},
+                "access_control_allow_headers": {"items": list(args.cors_allowed_headers)},
                 "access_control_expose_headers": {"items": CORS_EXPOSED_HEADERS},
-                "access_control_max_age_sec": CORS_MAX_AGE_SECONDS,
+                "access_control_max_age_sec": args.cors_max_age_seconds,
                 "origin_override": True,
             },
             security_headers_config={

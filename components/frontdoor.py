@@ -102,6 +102,8 @@ def front_door(
                 backup_api=backup_api,
                 cors_origins=settings.cors_origins,
                 allow_any_origin=settings.allow_any_origin,
+                cors_allowed_headers=settings.cors_allowed_headers,
+                cors_max_age_seconds=settings.cors_max_age_seconds,
                 connection_timeout=settings.origin_connection_timeout,
                 connection_attempts=settings.origin_connection_attempts,
                 response_timeout=response_timeout(settings),

@@ -43,6 +43,12 @@ T = TypeVar("T")
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
 # A Route53 hosted zone id as the API returns it without /hostedzone/: at most 32 characters.
 HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
+# An HTTP field name (RFC 9110 token) without the apostrophe, which API Gateway's gateway
+# responses use to quote a fixed header value.
+HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&*+.^_`|~-]+$")
+# CloudFront documents no bound for Access-Control-Max-Age; browsers keep a preflight at most a
+# day (Firefox; Chromium two hours), so a longer one would have no effect.
+CORS_MAX_AGE_SECONDS = 86400
 
 
 class SettingsError(pulumi.RunError):
@@ -74,6 +80,8 @@ class Settings:
     table_name: str
     cors_origins: tuple[str, ...]
     allow_any_origin: bool
+    cors_allowed_headers: tuple[str, ...]
+    cors_max_age_seconds: int
     function_layout: str
     architecture: str
     python_version: str
@@ -196,6 +204,8 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         table_name=reader.pattern("tableName", TABLE, "3-255 letters, digits, _ . -"),
         cors_origins=tuple(origins),
         allow_any_origin=reader.boolean("allowAnyOrigin"),
+        cors_allowed_headers=_header_names(reader, "corsAllowedHeaders"),
+        cors_max_age_seconds=reader.integer("corsMaxAgeSeconds", 0, CORS_MAX_AGE_SECONDS),
         function_layout=reader.choice("functionLayout", LAYOUTS),
         architecture=reader.choice("architecture", ARCHITECTURES),
         python_version=reader.choice("pythonVersion", LAMBDA_PYTHON_VERSIONS),
@@ -274,6 +284,24 @@ def _check_edge(settings: Settings, reader: _Reader) -> None:
         reader.problem(
             "corsOrigins", [], "at least one origin for the edge's CORS policy, or allowAnyOrigin"
         )
+
+
+def _header_names(reader: _Reader, key: str) -> tuple[str, ...]:
+    """HTTP header names, each once whatever its case."""
+    reported = len(reader.problems)
+    names = reader.string_list(key)
+    if len(reader.problems) > reported:
+        return ()
+    for name in names:
+        if not HEADER_NAME.match(name):
+            reader.problem(key, name, "an HTTP header name: letters, digits and !#$%&*+-.^_`|~")
+    lowered = [name.lower() for name in names]
+    if len(set(lowered)) != len(lowered):
+        reader.problem(key, names, "each header name once (names are case-insensitive)")
+    if "content-type" not in lowered and "*" not in lowered:
+        # A JSON body is not one of the types a browser sends without asking first.
+        reader.problem(key, names, "a list including Content-Type: the API's POSTs send JSON")
+    return tuple(names)
 
 
 def _configured_keys() -> set[str]:

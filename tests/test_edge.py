@@ -43,8 +43,18 @@ TUNED = {
     "vetroi:originConnectionAttempts": 2,
     "vetroi:wafRateLimit": 250,
     "vetroi:corsOrigins": ["http://localhost:5173"],
+    "vetroi:corsAllowedHeaders": ["Content-Type", "X-Trace-Id"],
+    "vetroi:corsMaxAgeSeconds": 120,
     "vetroi:functionTimeoutSeconds": 20,
 }
+DEFAULT_HEADERS = [
+    "Content-Type",
+    "Authorization",
+    "X-Api-Key",
+    "X-Amz-Date",
+    "X-Amz-Security-Token",
+]
+ROUTE_METHODS = ["GET", "HEAD", "OPTIONS", "POST"]
 
 
 @pytest.fixture(scope="module")
@@ -333,8 +343,8 @@ def test_cors_policy_carries_exactly_the_configured_origins(prod: Deployment):
     ]
     assert cors["originOverride"] is True
     assert cors["accessControlAllowCredentials"] is False
-    assert {"GET", "POST", "OPTIONS"} <= set(cors["accessControlAllowMethods"]["items"])
-    assert "Content-Type" in cors["accessControlAllowHeaders"]["items"]
+    assert cors["accessControlAllowMethods"]["items"] == ROUTE_METHODS
+    assert cors["accessControlAllowHeaders"]["items"] == DEFAULT_HEADERS
     assert cors["accessControlMaxAgeSec"] == 600
     security = policy["securityHeadersConfig"]
     hsts = security["strictTransportSecurity"]
@@ -352,6 +362,43 @@ def test_cors_policy_follows_the_settings(tuned: Deployment):
     for deployment, expected in ((tuned, ["http://localhost:5173"]), (anywhere, ["*"])):
         policy = deployment.one("aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy")
         assert policy["corsConfig"]["accessControlAllowOrigins"]["items"] == expected
+
+
+@pytest.mark.parametrize(
+    ("shape", "headers", "max_age"), [("prod", DEFAULT_HEADERS, 600), ("tuned", None, None)]
+)
+def test_every_cors_answer_carries_the_configured_headers_and_max_age(
+    shape: str, headers: list[str] | None, max_age: int | None, request: pytest.FixtureRequest
+):
+    """Edge policy, API Gateway's own errors and the functions' preflights say the same."""
+    deployment: Deployment = request.getfixturevalue(shape)
+    headers = headers or TUNED["vetroi:corsAllowedHeaders"]
+    max_age = max_age or TUNED["vetroi:corsMaxAgeSeconds"]
+    policy = deployment.one("aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy")
+    cors = policy["corsConfig"]
+    answers = deployment.of_type("aws:apigateway/response:Response")
+    functions = deployment.of_type("aws:lambda/function:Function")
+
+    assert cors["accessControlAllowHeaders"]["items"] == headers
+    assert cors["accessControlMaxAgeSec"] == max_age
+    assert cors["accessControlAllowMethods"]["items"] == ROUTE_METHODS
+    assert {a["responseType"] for a in answers} == {"DEFAULT_4XX", "DEFAULT_5XX"}
+    for answer in answers:
+        parameters = answer["responseParameters"]
+        allowed = parameters["gatewayresponse.header.Access-Control-Allow-Headers"]
+        assert allowed == f"'{','.join(headers)}'", answer.name
+        methods = parameters["gatewayresponse.header.Access-Control-Allow-Methods"]
+        assert methods == "'GET,OPTIONS,POST'", answer.name
+    api_functions = [f for f in functions if "VETROI_CORS_ORIGINS" in _variables(f)]
+    assert api_functions
+    for function in api_functions:
+        variables = _variables(function)
+        assert variables["VETROI_CORS_ALLOWED_HEADERS"] == ",".join(headers), function.name
+        assert variables["VETROI_CORS_MAX_AGE"] == str(max_age), function.name
+
+
+def _variables(function: Resource) -> dict[str, str]:
+    return (function.get("environment") or {}).get("variables") or {}
 
 
 def test_static_bucket_holds_every_career_and_only_cloudfront_reads_it(prod: Deployment):
@@ -586,6 +633,38 @@ def test_development_shape_forced_failover_serves_from_the_backup():
             "backupStack",
         ),
         ("prod", {"vetroi:corsOrigins": []}, (), "corsOrigins", "at least one origin"),
+        ("prod", {"vetroi:corsMaxAgeSeconds": -1}, (), "corsMaxAgeSeconds", "0 to 86400"),
+        ("prod", {"vetroi:corsMaxAgeSeconds": 86401}, (), "corsMaxAgeSeconds", "0 to 86400"),
+        ("prod", {"vetroi:corsMaxAgeSeconds": "10m"}, (), "corsMaxAgeSeconds", "whole number"),
+        (
+            "prod",
+            {"vetroi:corsAllowedHeaders": ["Content-Type", "X Trace"]},
+            (),
+            "corsAllowedHeaders",
+            "an HTTP header name",
+        ),
+        (
+            "backup",
+            {"vetroi:corsAllowedHeaders": ["Content-Type", "X-Quote'"]},
+            (),
+            "corsAllowedHeaders",
+            "an HTTP header name",
+        ),
+        (
+            "prod",
+            {"vetroi:corsAllowedHeaders": ["Content-Type", "content-type"]},
+            (),
+            "corsAllowedHeaders",
+            "each header name once",
+        ),
+        ("prod", {"vetroi:corsAllowedHeaders": []}, (), "corsAllowedHeaders", "Content-Type"),
+        (
+            "prod",
+            {"vetroi:corsAllowedHeaders": "Content-Type"},
+            (),
+            "corsAllowedHeaders",
+            "JSON list",
+        ),
     ],
 )
 def test_bad_edge_settings_stop_the_program(

@@ -26,6 +26,7 @@ from aiohttp import web
 from moto import mock_aws
 from multidict import CIMultiDict
 
+from components.settings import declared_keys
 from localdemo import cors, gateway, onetdata
 from localdemo.aws import (
     BACKUP_REGION,
@@ -357,16 +358,17 @@ def test_routes_are_the_stacks_routes() -> None:
         (r.method, r.path, r.handler) for r in api.ROUTES
     ]
     assert MONOLITH_HANDLER == api.MONOLITH_HANDLER
-    assert CORS_HEADERS == api.CORS_HEADERS
+    assert CORS_HEADERS.split(",") == declared_keys()["corsAllowedHeaders"]["default"]
 
 
 def test_cors_policy_is_the_stacks_policy() -> None:
-    """Methods, headers, max age and exposed headers as the stacks' CloudFront policy says."""
+    """Methods, headers, max age and exposed headers as the stacks' CloudFront policy says
+    with the default settings."""
     from components import edge
 
     assert cors.ALLOWED_METHODS.split(",") == edge.CORS_METHODS
-    assert cors.ALLOWED_HEADERS == edge.CORS_HEADERS
-    assert cors.MAX_AGE == str(edge.CORS_MAX_AGE_SECONDS)
+    assert cors.ALLOWED_HEADERS.split(",") == declared_keys()["corsAllowedHeaders"]["default"]
+    assert cors.MAX_AGE == str(declared_keys()["corsMaxAgeSeconds"]["default"])
     assert cors.EXPOSED_HEADERS.split(",")[: len(edge.CORS_EXPOSED_HEADERS)] == (
         edge.CORS_EXPOSED_HEADERS
     )

@@ -2,7 +2,8 @@
 
 The variables the infrastructure sets are `VETROI_TABLE`, `VETROI_UPLOAD_BUCKET`,
 `VETROI_UPLOAD_REGION`, `VETROI_UPLOAD_MAX_BYTES`, `VETROI_CORS_ORIGINS`,
-`VETROI_ONET_BASE_URL`, `VETROI_ONET_SECRET` and `VETROI_REGION_ROLE`. The rest are tuning knobs
+`VETROI_CORS_ALLOWED_HEADERS`, `VETROI_CORS_MAX_AGE`, `VETROI_ONET_BASE_URL`,
+`VETROI_ONET_SECRET` and `VETROI_REGION_ROLE`. The rest are tuning knobs
 with production defaults; tests and the benches lower the timeouts through them rather than
 patching code.
 """
@@ -12,6 +13,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+# What the stacks' corsAllowedHeaders and corsMaxAgeSeconds default to.
+DEFAULT_CORS_ALLOWED_HEADERS = (
+    "Content-Type,Authorization,X-Api-Key,X-Amz-Date,X-Amz-Security-Token"
+)
+DEFAULT_CORS_MAX_AGE = 600
 
 
 class ConfigError(ValueError):
@@ -28,6 +35,9 @@ class Config:
     upload_expiry_seconds: int
     cors_origins: tuple[str, ...]
     allow_any_origin: bool
+    # Access-Control-Allow-Headers (comma-separated) and Access-Control-Max-Age (seconds).
+    cors_allowed_headers: str
+    cors_max_age: int
     region: str
     region_role: str
     onet_base_url: str
@@ -71,6 +81,10 @@ class Config:
             upload_expiry_seconds=reader.integer("VETROI_UPLOAD_EXPIRY_SECONDS", 300, 1),
             cors_origins=tuple(o for o in origins if o != "*"),
             allow_any_origin="*" in origins,
+            cors_allowed_headers=_header_list(
+                env.get("VETROI_CORS_ALLOWED_HEADERS") or DEFAULT_CORS_ALLOWED_HEADERS
+            ),
+            cors_max_age=reader.integer("VETROI_CORS_MAX_AGE", DEFAULT_CORS_MAX_AGE, 0),
             region=region,
             region_role=env.get("VETROI_REGION_ROLE", "primary"),
             onet_base_url=env.get(
@@ -102,6 +116,14 @@ class Config:
     @property
     def onet_configured(self) -> bool:
         return bool(self.onet_secret or (self.onet_username and self.onet_password))
+
+
+def _header_list(raw: str) -> str:
+    """Header names, comma-separated, as Access-Control-Allow-Headers carries them."""
+    names = [name.strip() for name in raw.split(",")]
+    if not all(names):
+        raise ConfigError(f"VETROI_CORS_ALLOWED_HEADERS={raw!r}: expected header names")
+    return ",".join(names)
 
 
 class _Reader:

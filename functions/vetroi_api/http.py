@@ -22,9 +22,7 @@ from urllib.parse import unquote
 
 from .config import Config
 
-ALLOWED_HEADERS = "Content-Type,Authorization,X-Api-Key,X-Amz-Date,X-Amz-Security-Token"
 EXPOSED_HEADERS = "X-Data-Source,X-Request-Id"
-PREFLIGHT_MAX_AGE = "600"
 
 
 class ApiError(Exception):
@@ -155,7 +153,7 @@ def cors_headers(config: Config, origin: str | None, methods: str) -> dict[str, 
     """
     headers = {
         "Access-Control-Allow-Methods": methods,
-        "Access-Control-Allow-Headers": ALLOWED_HEADERS,
+        "Access-Control-Allow-Headers": config.cors_allowed_headers,
         "Access-Control-Expose-Headers": EXPOSED_HEADERS,
     }
     if config.allow_any_origin:
@@ -171,7 +169,7 @@ def cors_headers(config: Config, origin: str | None, methods: str) -> dict[str, 
 
 def preflight(config: Config, origin: str | None, methods: str) -> Response:
     headers = cors_headers(config, origin, methods)
-    headers["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE
+    headers["Access-Control-Max-Age"] = str(config.cors_max_age)
     return Response(204, None, headers)
 
 

@@ -214,6 +214,45 @@ def test_preflight(aws: Any, kind: str, handler: Any, path: str, methods: str) -
     assert_cors(response, OTHER_ORIGIN)
 
 
+def test_preflight_follows_the_cors_settings(aws: Any, env: Any) -> None:
+    """The allowed headers and the max age come from the stack's settings, as at the edge."""
+    env(VETROI_CORS_ALLOWED_HEADERS="Content-Type, X-Trace-Id", VETROI_CORS_MAX_AGE="120")
+    event = make_event("v1", "OPTIONS", "/recommend", origin=ORIGIN)
+
+    response = call(handlers.recommend_handler, event)
+
+    assert response.status == 204, response
+    assert response.headers["Access-Control-Allow-Headers"] == "Content-Type,X-Trace-Id"
+    assert response.headers["Access-Control-Max-Age"] == "120"
+
+
+def test_preflight_defaults_to_the_stacks_defaults(aws: Any, env: Any) -> None:
+    """Without the variables, the answer is the stacks' default CORS settings."""
+    env(VETROI_CORS_ALLOWED_HEADERS=None, VETROI_CORS_MAX_AGE=None)
+    response = call(handlers.health_handler, make_event("v1", "OPTIONS", "/health", origin=ORIGIN))
+
+    headers = response.headers["Access-Control-Allow-Headers"]
+    assert headers == "Content-Type,Authorization,X-Api-Key,X-Amz-Date,X-Amz-Security-Token"
+    assert response.headers["Access-Control-Max-Age"] == "600"
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [{"VETROI_CORS_MAX_AGE": "ten"}, {"VETROI_CORS_ALLOWED_HEADERS": "Content-Type,,X-Id"}],
+)
+def test_bad_cors_variables_answer_a_configuration_error(
+    aws: Any, env: Any, variables: dict[str, str]
+) -> None:
+    """A broken CORS variable is the settings error, still readable by the browser."""
+    env(**variables)
+
+    response = call(handlers.health_handler, make_event("v1", "GET", "/health", origin=ORIGIN))
+
+    assert response.status == 500
+    assert response.body["error"]["code"] == "configuration_error"
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+
+
 def test_cors_origin_header_any_case(aws: Any) -> None:
     """The Origin header is found whatever its case, and echoed back."""
     event = make_event("v1", "GET", "/health", origin=None, headers={"oRiGiN": OTHER_ORIGIN})
