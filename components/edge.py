@@ -15,7 +15,10 @@ Behaviours:
   every origin fails, and served by an origin group that fails over on 5xx and on connection
   failure to the static-fallback bucket, a private bucket read through origin access control
   holding the bundled career data at the same paths. The bucket lives in the backup region,
-  so an outage of the primary region, the one it must cover, does not take it down too.
+  so an outage of the primary region, the one it must cover, does not take it down too. It
+  answers a preflight itself (its own CORS rule, the same as the edge's), and a career it does
+  not hold is 404, not 403, because the distributions may list it: CloudFront only ever asks for
+  one key, and the listing right only lets S3 tell a missing key from a forbidden one.
 
 Three steps in the development shape. Without a domain the `GET /career/*` fallback must try the
 primary region, then the backup region, then the static data, but a CloudFront origin group holds
@@ -177,6 +180,7 @@ class Edge(pulumi.ComponentResource):
             f"{name}-static", args.static_region, expire_days=None, keep_on_delete=False
         )
         self._static_objects(name, args)
+        self._static_cors(name, args)
         self.log_bucket, log_ownership = self._log_bucket(name, args)
 
         self.origin_access = aws.cloudfront.OriginAccessControl(
@@ -397,6 +401,27 @@ class Edge(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
 
+    def _static_cors(self, name: str, args: EdgeArgs) -> None:
+        """The edge's CORS rule on the bucket, so a preflight that fails over to it is 200.
+
+        The response-headers policy still sets the headers browsers see; without this rule S3
+        answers every preflight 403, whatever the edge adds to it.
+        """
+        aws.s3.BucketCorsConfiguration(
+            f"{name}-static-cors",
+            bucket=self.static_bucket.id,
+            region=args.static_region,
+            cors_rules=[
+                aws.s3.BucketCorsConfigurationCorsRuleArgs(
+                    allowed_origins=_allowed_origins(args),
+                    allowed_methods=CACHED_METHODS,
+                    allowed_headers=list(args.cors_allowed_headers),
+                    max_age_seconds=args.cors_max_age_seconds,
+                )
+            ],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
     def _web_acl(self, name: str, args: EdgeArgs) -> aws.wafv2.WebAcl:
         """Per-IP rate limit first (cheapest), then AWS's common rule set, in us-east-1."""
 
@@ -468,9 +493,7 @@ class Edge(pulumi.ComponentResource):
         )
 
     def _headers_policy(self, name: str, args: EdgeArgs) -> aws.cloudfront.ResponseHeadersPolicy:
-        origins = ["*"] if args.allow_any_origin else list(args.cors_origins)
-        if not origins:
-            raise ValueError("the edge's CORS policy needs at least one origin, or any origin")
+        origins = _allowed_origins(args)
         return aws.cloudfront.ResponseHeadersPolicy(
             f"{name}-headers",
             comment="CORS from the stack settings and security headers, over the origin's",
@@ -621,17 +644,36 @@ class Edge(pulumi.ComponentResource):
         )
 
 
+def _allowed_origins(args: EdgeArgs) -> list[str]:
+    origins = ["*"] if args.allow_any_origin else list(args.cors_origins)
+    if not origins:
+        raise ValueError("the edge's CORS policy needs at least one origin, or any origin")
+    return origins
+
+
 def _static_bucket_policy(bucket_arn: str, distribution_arns: Sequence[str]) -> str:
-    """Refuse plain HTTP; let only these distributions read objects, through OAC."""
+    """Refuse plain HTTP; let only these distributions read objects, through OAC.
+
+    s3:ListBucket makes S3 answer 404 rather than 403 for a key it does not hold.
+    """
     policy = json.loads(deny_insecure_transport(bucket_arn))
-    policy["Statement"].append(
+    only_these = {"StringEquals": {"AWS:SourceArn": list(distribution_arns)}}
+    policy["Statement"] += [
         {
             "Sid": "CloudFrontReadsStaticFallback",
             "Effect": "Allow",
             "Principal": {"Service": "cloudfront.amazonaws.com"},
             "Action": "s3:GetObject",
             "Resource": f"{bucket_arn}/*",
-            "Condition": {"StringEquals": {"AWS:SourceArn": list(distribution_arns)}},
-        }
-    )
+            "Condition": only_these,
+        },
+        {
+            "Sid": "CloudFrontTellsMissingFromForbidden",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudfront.amazonaws.com"},
+            "Action": "s3:ListBucket",
+            "Resource": bucket_arn,
+            "Condition": only_these,
+        },
+    ]
     return json.dumps(policy)

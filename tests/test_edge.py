@@ -416,12 +416,16 @@ def test_static_bucket_holds_every_career_and_only_cloudfront_reads_it(prod: Dep
     assert "stale-if-error" in sample["cacheControl"]
     assert all(access[flag] is True for flag in ("blockPublicAcls", "blockPublicPolicy"))
     assert all(access[flag] is True for flag in ("ignorePublicAcls", "restrictPublicBuckets"))
-    allow = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
-    assert len(allow) == 1
-    assert allow[0]["Principal"] == {"Service": "cloudfront.amazonaws.com"}
-    assert allow[0]["Action"] == "s3:GetObject"
+    allow = {s["Action"]: s for s in policy["Statement"] if s["Effect"] == "Allow"}
+    bucket_arn = f"arn:aws:s3:::{prod.named('vetroi-edge-static').id}"
     distribution_arn = f"arn:aws:cloudfront:us-east-2:123456789012:{distribution.name}-1a2b3c"
-    assert allow[0]["Condition"]["StringEquals"]["AWS:SourceArn"] == [distribution_arn]
+    # Reading objects, and listing so that a missing career is 404 rather than 403.
+    assert set(allow) == {"s3:GetObject", "s3:ListBucket"}
+    assert allow["s3:GetObject"]["Resource"] == f"{bucket_arn}/*"
+    assert allow["s3:ListBucket"]["Resource"] == bucket_arn
+    for statement in allow.values():
+        assert statement["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+        assert statement["Condition"]["StringEquals"]["AWS:SourceArn"] == [distribution_arn]
     deny = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
     assert deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
@@ -453,6 +457,40 @@ def test_static_bucket_and_its_parts_live_in_the_backup_region(
     assert statics and all(
         o["domainName"] == f"{bucket.id}.s3.us-west-2.amazonaws.com" for o in statics
     )
+
+
+@pytest.mark.parametrize(
+    ("shape", "origins", "headers", "max_age"),
+    [
+        ("prod", ["https://vetroi.example.com", "https://www.vetroi.example.com"], None, 600),
+        ("tuned", ["http://localhost:5173"], TUNED["vetroi:corsAllowedHeaders"], 120),
+    ],
+)
+def test_static_bucket_answers_preflights_as_the_edge_does(
+    shape: str,
+    origins: list[str],
+    headers: list[str] | None,
+    max_age: int,
+    request: pytest.FixtureRequest,
+):
+    """A preflight that fails over to the bucket gets the edge's origins, headers and max age."""
+    deployment: Deployment = request.getfixturevalue(shape)
+    cors = deployment.one("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration", "static")
+    bucket = deployment.named("vetroi-edge-static")
+
+    assert cors["bucket"] == bucket.id and cors.region == "us-west-2"
+    (rule,) = cors["corsRules"]
+    assert rule["allowedOrigins"] == origins
+    assert rule["allowedMethods"] == ["GET", "HEAD"]
+    assert rule["allowedHeaders"] == (headers or DEFAULT_HEADERS)
+    assert rule["maxAgeSeconds"] == max_age
+
+
+def test_static_bucket_allows_any_origin_with_the_edge():
+    anywhere = run_stack("prod", overrides={"vetroi:allowAnyOrigin": True})
+
+    cors = anywhere.one("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration", "static")
+    assert cors["corsRules"][0]["allowedOrigins"] == ["*"]
 
 
 def test_missing_static_data_warns_and_deploys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):

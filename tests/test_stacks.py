@@ -128,16 +128,15 @@ def test_data_buckets_are_kept_private_and_encrypted(prod: Deployment):
 
 def test_upload_bucket_accepts_posts_from_the_front_end_only(prod: Deployment):
     """Browsers post DD-214s to S3 directly: the bucket's CORS allows exactly those origins."""
-    (rule,) = prod.one("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration")["corsRules"]
+    cors = prod.one("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration", "dd214")
+    (rule,) = cors["corsRules"]
 
     assert rule["allowedMethods"] == ["POST"]
     assert rule["allowedOrigins"] == [
         "https://vetroi.example.com",
         "https://www.vetroi.example.com",
     ]
-    assert prod.one("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration").name.endswith(
-        "dd214-cors"
-    )
+    assert cors.name.endswith("dd214-cors")
 
 
 def test_buckets_adopted_by_name(prod: Deployment):
