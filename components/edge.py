@@ -32,7 +32,9 @@ Known limitations:
 - Without a domain the distributions use CloudFront's default certificate, with which CloudFront
   accepts TLS 1.0 and later from viewers; TLS 1.2 as the minimum needs the domain.
 - The fallback distribution's address is public: anyone who learns it can read careers through
-  it (the same WAF applies to it).
+  it. Its own web ACL applies AWS's common rules but no per-IP rate limit (its viewers are the
+  main distribution's edge servers), so a client calling it directly is limited only by the
+  backup stage's throttling.
 - Requests the AWS common rules block get WAF's own 403; only the rate limit answers with the
   API's JSON error shape (429). Whether CloudFront adds the CORS headers to answers WAF makes
   has not been verified here.
@@ -191,7 +193,8 @@ class Edge(pulumi.ComponentResource):
             signing_protocol="sigv4",
             opts=child,
         )
-        self.web_acl = self._web_acl(name, args)
+        self.web_acl = self._web_acl(f"{name}-waf", args)
+        self.fallback_web_acl: aws.wafv2.WebAcl | None = None
         self.headers_policy = self._headers_policy(name, args)
         self.origin_request_policy, self.career_cache_policy = self._request_policies(name)
         certificate = self._certificate(name, args)
@@ -202,6 +205,7 @@ class Edge(pulumi.ComponentResource):
         self.fallback_distribution: aws.cloudfront.Distribution | None = None
         second: aws.cloudfront.DistributionOriginArgs = self._static_origin()
         if args.backup_api is not None:
+            self.fallback_web_acl = self._web_acl(f"{name}-fallback-waf", args, per_ip_limit=False)
             self.fallback_distribution = self._distribution(
                 f"{name}-fallback",
                 args,
@@ -210,6 +214,7 @@ class Edge(pulumi.ComponentResource):
                 default_methods=FAILOVER_METHODS,
                 log_prefix="edge-fallback/",
                 certificate=None,
+                web_acl=self.fallback_web_acl,
                 depends_on=[log_ownership],
             )
             distributions.append(self.fallback_distribution)
@@ -229,6 +234,7 @@ class Edge(pulumi.ComponentResource):
             default_methods=ALL_METHODS,
             log_prefix="edge/",
             certificate=certificate,
+            web_acl=self.web_acl,
             depends_on=[log_ownership],
         )
         distributions.append(self.distribution)
@@ -422,8 +428,14 @@ class Edge(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _web_acl(self, name: str, args: EdgeArgs) -> aws.wafv2.WebAcl:
-        """Per-IP rate limit first (cheapest), then AWS's common rule set, in us-east-1."""
+    def _web_acl(self, name: str, args: EdgeArgs, *, per_ip_limit: bool = True) -> aws.wafv2.WebAcl:
+        """Per-IP rate limit first (cheapest), then AWS's common rule set, in us-east-1.
+
+        Without `per_ip_limit`, for the fallback distribution: its viewers are the main
+        distribution's edge servers, each carrying many browsers, so a per-IP limit there would
+        block every browser behind one edge server at once, and only during a failover. The
+        main distribution's ACL has already counted those browsers by their own address.
+        """
 
         def visibility(metric: str) -> aws.wafv2.WebAclVisibilityConfigArgsDict:
             return {
@@ -432,28 +444,10 @@ class Edge(pulumi.ComponentResource):
                 "sampled_requests_enabled": True,
             }
 
-        return aws.wafv2.WebAcl(
-            f"{name}-waf",
-            region=CLOUDFRONT_REGION,
-            scope="CLOUDFRONT",
-            description="VetROI edge: per-IP rate limit and AWS common rules",
-            default_action={"allow": {}},
-            custom_response_bodies=[
-                {
-                    "key": RATE_LIMITED_BODY,
-                    "content_type": "APPLICATION_JSON",
-                    "content": json.dumps(
-                        {
-                            "error": {
-                                "code": "rate_limited",
-                                "message": "Too many requests from this address; "
-                                "try again in a few minutes.",
-                            }
-                        }
-                    ),
-                }
-            ],
-            rules=[
+        prefix = "vetroi" if per_ip_limit else "vetroi-fallback"
+        rules: list[aws.wafv2.WebAclRuleArgsDict] = []
+        if per_ip_limit:
+            rules.append(
                 {
                     "name": "per-ip-rate-limit",
                     "priority": 0,
@@ -473,22 +467,52 @@ class Edge(pulumi.ComponentResource):
                             "evaluation_window_sec": WAF_RATE_WINDOW_SECONDS,
                         }
                     },
-                    "visibility_config": visibility("vetroi-per-ip-rate-limit"),
+                    "visibility_config": visibility(f"{prefix}-per-ip-rate-limit"),
+                }
+            )
+        rules.append(
+            {
+                "name": "aws-common-rules",
+                "priority": 1,
+                "override_action": {"none": {}},
+                "statement": {
+                    "managed_rule_group_statement": {
+                        "vendor_name": "AWS",
+                        "name": "AWSManagedRulesCommonRuleSet",
+                    }
                 },
+                "visibility_config": visibility(f"{prefix}-aws-common-rules"),
+            }
+        )
+        return aws.wafv2.WebAcl(
+            name,
+            region=CLOUDFRONT_REGION,
+            scope="CLOUDFRONT",
+            description=(
+                "VetROI edge: per-IP rate limit and AWS common rules"
+                if per_ip_limit
+                else "VetROI fallback edge, called by the main edge: AWS common rules"
+            ),
+            default_action={"allow": {}},
+            custom_response_bodies=[
                 {
-                    "name": "aws-common-rules",
-                    "priority": 1,
-                    "override_action": {"none": {}},
-                    "statement": {
-                        "managed_rule_group_statement": {
-                            "vendor_name": "AWS",
-                            "name": "AWSManagedRulesCommonRuleSet",
+                    "key": RATE_LIMITED_BODY,
+                    "content_type": "APPLICATION_JSON",
+                    "content": json.dumps(
+                        {
+                            "error": {
+                                "code": "rate_limited",
+                                "message": "Too many requests from this address; "
+                                "try again in a few minutes.",
+                            }
                         }
-                    },
-                    "visibility_config": visibility("vetroi-aws-common-rules"),
-                },
-            ],
-            visibility_config=visibility("vetroi-edge"),
+                    ),
+                }
+            ]
+            if per_ip_limit
+            else None,
+            rules=rules,
+            visibility_config=visibility("vetroi-edge" if per_ip_limit else "vetroi-fallback-edge"),
             opts=pulumi.ResourceOptions(parent=self),
         )
 
@@ -567,6 +591,7 @@ class Edge(pulumi.ComponentResource):
         default_methods: list[str],
         log_prefix: str,
         certificate: aws.acm.CertificateValidation | None,
+        web_acl: aws.wafv2.WebAcl,
         depends_on: list[pulumi.Resource],
     ) -> aws.cloudfront.Distribution:
         """A distribution whose GET /career/* fails over from `api` to `second`."""
@@ -594,7 +619,7 @@ class Edge(pulumi.ComponentResource):
             is_ipv6_enabled=True,
             http_version="http2and3",
             price_class="PriceClass_100",
-            web_acl_id=self.web_acl.arn,
+            web_acl_id=web_acl.arn,
             origins=[self._custom_origin("api", api, args), second],
             origin_groups=[
                 aws.cloudfront.DistributionOriginGroupArgs(

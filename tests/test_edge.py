@@ -600,6 +600,28 @@ def test_development_shape_falls_back_to_the_backup_then_static(dev: Deployment)
     assert any("POST requests cannot fail over" in w for w in dev.warnings)
 
 
+def test_fallback_distribution_has_its_own_web_acl_without_a_per_ip_limit(dev: Deployment):
+    """Its viewers are the main distribution's edge servers: counting them per IP would block
+    every browser behind one of them during a failover. The main ACL keeps the limit."""
+    main_acl = dev.named("vetroi-edge-waf")
+    fallback_acl = dev.named("vetroi-edge-fallback-waf")
+    outer = dev.named("vetroi-edge-cdn")
+    inner = dev.named("vetroi-edge-fallback")
+
+    assert len(dev.of_type("aws:wafv2/webAcl:WebAcl")) == 2
+    assert outer["webAclId"] == main_acl.state["arn"]
+    assert inner["webAclId"] == fallback_acl.state["arn"]
+    assert (fallback_acl.region, fallback_acl["scope"]) == ("us-east-1", "CLOUDFRONT")
+    assert fallback_acl["defaultAction"] == {"allow": {}}
+    (rule,) = fallback_acl["rules"]
+    managed = rule["statement"]["managedRuleGroupStatement"]
+    assert (managed["vendorName"], managed["name"]) == ("AWS", "AWSManagedRulesCommonRuleSet")
+    assert not any("rateBasedStatement" in r["statement"] for r in fallback_acl["rules"])
+    assert any("rateBasedStatement" in r["statement"] for r in main_acl["rules"])
+    metrics = {r["visibilityConfig"]["metricName"] for r in main_acl["rules"]}
+    assert rule["visibilityConfig"]["metricName"] not in metrics
+
+
 def test_development_shape_has_no_dns_layer(dev: Deployment):
     """No certificate, custom domain, health check or record; CloudFront's own certificate."""
     for typ in (
