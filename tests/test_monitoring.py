@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import ops  # noqa: F401 - puts functions/ on sys.path (vetroi_probe), as the commands do
 from components.freeze import ChangeFreezeError
 from tests.program import Deployment, Resource, run_stack
 
@@ -206,6 +207,52 @@ def test_synthetic_check_alarms_when_it_fails_or_stops(stack: Deployment) -> Non
         assert alarm.region == stack.region
 
 
+def test_synthetic_alarms_watch_exactly_what_the_probe_publishes(stack: Deployment) -> None:
+    """Namespace, metric name and every dimension match the datum the handler puts.
+
+    An alarm whose dimensions differ by one key from the published datum watches a metric that
+    never receives data: with missing data breaching it pages on every run, a passing one too.
+    """
+    from vetroi_probe import handler
+    from vetroi_probe.probe import CheckResult, EndpointReport
+
+    function = stack.one(FUNCTION, "synthetic")
+    variables = function["environment"]["variables"]
+    targets = json.loads(variables["VETROI_PROBE_TARGETS"])
+    reports = {
+        label: EndpointReport(url, [CheckResult("health", True, 200, 0.1, "healthy")])
+        for label, url in targets.items()
+    }
+    published: list[dict[str, Any]] = []
+
+    class Recorder:
+        def put_metric_data(self, Namespace: str, MetricData: list[dict[str, Any]]) -> None:  # noqa: N803
+            published.extend({"Namespace": Namespace, **datum} for datum in MetricData)
+
+    original = handler._cloudwatch
+    handler._cloudwatch = Recorder()
+    try:
+        handler.publish(variables["VETROI_PROBE_NAMESPACE"], reports)
+    finally:
+        handler._cloudwatch = original
+
+    watched = {
+        (a["namespace"], a["metricName"], tuple(sorted(a["dimensions"].items())))
+        for a in alarms(stack).values()
+        if a.get("namespace") == variables["VETROI_PROBE_NAMESPACE"]
+    }
+    sent = {
+        (
+            d["Namespace"],
+            d["MetricName"],
+            tuple(sorted((x["Name"], x["Value"]) for x in d["Dimensions"])),
+        )
+        for d in published
+        if d["MetricName"] == handler.SUCCESS_METRIC
+    }
+    assert watched == sent, (watched, sent)
+
+
 # --- synthetic check and warm-up schedules ----------------------------------------------------
 
 
@@ -313,6 +360,16 @@ def test_prod_backs_up_the_table_with_a_copy_in_the_backup_region(prod: Deployme
     trust = json.loads(role["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"] == {"Service": "backup.amazonaws.com"}
     assert selection["iamRoleArn"].endswith(role.name) or "backup" in selection["iamRoleArn"]
+    attached = {
+        a["policyArn"]
+        for a in prod.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a.name.startswith(role.name)
+    }
+    # Backup needs both: one to take and copy recovery points, one to restore from them.
+    assert attached == {
+        "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
+        "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores",
+    }
 
 
 def test_backup_stack_owns_only_the_copy_vault(backup: Deployment) -> None:
@@ -352,6 +409,18 @@ def test_freeze_override_with_a_reason_is_logged() -> None:
     assert any(w.endswith(f"overridden: {reason}") for w in deployment.warnings)
     window = deployment.outputs["changeFreeze"]
     assert window["starts"] < window["demoTime"] < window["ends"]
+
+
+def test_freeze_preview_with_an_override_shows_the_reason() -> None:
+    """The preview before an overridden update already names the reason, for its reviewer."""
+    reason = "hotfix for the career page"
+    deployment = run_stack(
+        "prod",
+        overrides={**in_window(10), "vetroi:freezeOverrideReason": reason},
+        preview=True,
+    )
+    assert any(w.endswith(f"overridden: {reason}") for w in deployment.warnings)
+    assert not any("cannot be deployed" in w for w in deployment.warnings)
 
 
 @pytest.mark.parametrize("reason", ["", "   "])
@@ -418,3 +487,25 @@ def test_without_a_domain_only_the_edge_is_watched_in_us_east_1() -> None:
     assert sorted(n for n in alarms(backup) if "synthetic" in n) == [
         "vetroi-backup-synthetic-regional"
     ]
+
+
+def test_table_alarms_cover_every_operation_the_functions_call() -> None:
+    """ThrottledRequests and SystemErrors come per Operation: a call left out is never watched."""
+    from pathlib import Path
+
+    from botocore import xform_name
+
+    from components.monitoring import TABLE_OPERATIONS
+
+    data_plane = (
+        "GetItem PutItem UpdateItem DeleteItem Query Scan BatchGetItem BatchWriteItem "
+        "TransactGetItems TransactWriteItems ExecuteStatement BatchExecuteStatement "
+        "ExecuteTransaction"
+    ).split()
+    code = "\n".join(
+        path.read_text()
+        for path in (Path(__file__).resolve().parent.parent / "functions").rglob("*.py")
+    )
+    called = {op for op in data_plane if re.search(rf"\.{xform_name(op)}\(", code)}
+    assert called, "found no DynamoDB call in functions/: has the client code moved?"
+    assert called <= set(TABLE_OPERATIONS), sorted(called - set(TABLE_OPERATIONS))
