@@ -10,6 +10,7 @@ failing on the first one.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import re
 from collections.abc import Callable
@@ -41,6 +42,8 @@ BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 T = TypeVar("T")
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
+# A host name of an origin: DNS labels (localhost included); IP addresses are checked apart.
+HOST = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 
 class SettingsError(pulumi.RunError):
@@ -51,6 +54,9 @@ class SettingsError(pulumi.RunError):
         lines = [f"stack {stack!r} has {len(problems)} bad setting(s):"]
         lines += [f"  - {p.key} = {p.value!r}: expected {p.expected}" for p in problems]
         lines.append(f"Fix each with `pulumi config set {PROJECT}:<key> <value> -s {stack}`.")
+        # Keys of another namespace (aws:region) are set under their own name.
+        for key in sorted({p.key for p in problems if ":" in p.key}):
+            lines.append(f"Fix {key} with `pulumi config set {key} <value> -s {stack}`.")
         super().__init__("\n".join(lines))
 
 
@@ -194,14 +200,12 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         python_version=reader.choice("pythonVersion", LAMBDA_PYTHON_VERSIONS),
         function_memory_mb=reader.integer("functionMemoryMb", 128, 10240),
         function_timeout_seconds=reader.integer("functionTimeoutSeconds", 1, 29),
-        log_retention_days=reader.check(
+        log_retention_days=reader.member(
             "logRetentionDays",
-            reader.integer("logRetentionDays", 1, 3653),
-            lambda v: v in LOG_RETENTION_DAYS,
+            LOG_RETENTION_DAYS,
             "one of CloudWatch's retention periods: "
             + ", ".join(map(str, sorted(LOG_RETENTION_DAYS))),
-        )
-        or 0,
+        ),
         throttle_rate_limit=reader.number("throttleRateLimit", 1, 10000),
         throttle_burst_limit=reader.integer("throttleBurstLimit", 1, 5000),
         stage_name=reader.pattern(
@@ -217,13 +221,11 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         alert_emails=tuple(reader.emails("alertEmails")),
         domain=domain,
         hosted_zone_id=hosted_zone_id,
-        health_check_interval=reader.check(
+        health_check_interval=reader.member(
             "healthCheckInterval",
-            reader.integer("healthCheckInterval", 10, 30),
-            lambda v: v in (10, 30),
+            frozenset({10, 30}),
             "10 or 30 (Route53 supports no other interval)",
-        )
-        or 0,
+        ),
         health_check_failure_threshold=reader.integer("healthCheckFailureThreshold", 1, 10),
         failover_record_ttl=reader.integer("failoverRecordTtl", 1, 86400),
         origin_connection_timeout=reader.integer("originConnectionTimeout", 1, 10),
@@ -281,14 +283,38 @@ def _configured_keys() -> set[str]:
 
 
 def _is_origin(value: str) -> bool:
+    """`scheme://host[:port]` exactly as a browser sends it in `Origin` (no path, no wildcard)."""
     parsed = urlparse(value)
+    try:
+        port = parsed.port  # raises ValueError outside 0-65535 or when not a number
+    except ValueError:
+        return False
+    host = parsed.hostname or ""
+    if host.startswith("[") or ":" in host:
+        host_ok = _is_ip(host.strip("[]"))
+    else:
+        host_ok = bool(HOST.match(host)) or _is_ip(host)
     return (
         parsed.scheme in ("http", "https")
-        and bool(parsed.hostname)
-        and parsed.path in ("",)
+        and host_ok
+        and port != 0
+        and parsed.username is None
+        and parsed.password is None
+        # A browser sends the host in lower case; an origin in capitals would never match.
+        and parsed.netloc == parsed.netloc.lower()
+        and parsed.path == ""
+        and not parsed.params
         and not parsed.query
         and not parsed.fragment
     )
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_https_url(value: str | None) -> bool:
@@ -362,6 +388,18 @@ class _Reader:
             return str(value).lower() == "true"
         self.problem(key, value, "true or false")
         return False
+
+    def member(self, key: str, allowed: frozenset[int], expected: str) -> int:
+        """A whole number that must be one of `allowed`; one problem however it is wrong."""
+        value = self.raw(key)
+        try:
+            number = int(str(value))
+        except ValueError:
+            number = None
+        if number is None or number not in allowed:
+            self.problem(key, value, expected)
+            return min(allowed)
+        return number
 
     def integer(self, key: str, low: int, high: int) -> int:
         value = self.raw(key)

@@ -116,6 +116,12 @@ def test_load_all_mistakes_in_one_error():
         ({"corsOrigins": ["not a url"]}, "corsOrigins", "an origin"),
         ({"corsOrigins": ["https://app.example.com/path"]}, "corsOrigins", "an origin"),
         ({"corsOrigins": "https://one.example.com"}, "corsOrigins", "JSON list"),
+        ({"corsOrigins": ["https://*.example.com"]}, "corsOrigins", "an origin"),
+        ({"corsOrigins": ["https://app.example.com:99999"]}, "corsOrigins", "an origin"),
+        ({"corsOrigins": ["https://app.example.com:http"]}, "corsOrigins", "an origin"),
+        ({"corsOrigins": ["https://user@app.example.com"]}, "corsOrigins", "an origin"),
+        ({"corsOrigins": ["https://App.Example.com"]}, "corsOrigins", "an origin"),
+        ({"corsOrigins": ["https://app.example.com/"]}, "corsOrigins", "an origin"),
         ({"functionLayout": "lambdalith"}, "functionLayout", "perRoute, monolith"),
         ({"architecture": "i386"}, "architecture", "arm64, x86_64"),
         ({"pythonVersion": "3.9"}, "pythonVersion", "3.12"),
@@ -186,3 +192,32 @@ def test_stack_files_only_set_declared_keys():
         for key in stack_config(stack):
             if key.startswith("vetroi:"):
                 assert key.removeprefix("vetroi:") in declared, f"{stack}: {key} undeclared"
+
+
+def test_load_accepts_origins_with_ports_and_addresses():
+    """An origin may carry a port, be localhost or an IP address: each is what a browser sends."""
+    origins = ["https://app.example.com:8443", "http://localhost:3000", "http://127.0.0.1:8080"]
+    settings = load(corsOrigins=origins)
+
+    assert settings.cors_origins == tuple(origins)
+
+
+def test_load_bad_retention_is_reported_once():
+    """A retention out of range and not a CloudWatch period is one problem, not two."""
+    with pytest.raises(stack_settings.SettingsError) as error:
+        load(logRetentionDays=5000, healthCheckInterval=60)
+
+    keys = [p.key for p in error.value.problems]
+    assert keys.count("logRetentionDays") == 1
+    assert keys.count("healthCheckInterval") == 1
+    assert "2 bad setting(s)" in str(error.value)
+
+
+def test_load_bad_region_hint_names_aws_region():
+    """The fix for aws:region is `pulumi config set aws:region`, not under the project's name."""
+    with pytest.raises(stack_settings.SettingsError) as error:
+        load(aws_region="mars-north-1")
+
+    message = str(error.value)
+    assert "pulumi config set aws:region <value> -s prod" in message
+    assert "vetroi:aws:region" not in message
