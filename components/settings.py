@@ -168,9 +168,11 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         "aws:region", aws_region, lambda v: v in regions, "an AWS region such as us-east-2"
     )
     other_region = reader.text("otherRegion")
-    if other_region is not None and other_region not in regions:
+    if other_region is None:
+        reader.problem("otherRegion", other_region, "the other stack's AWS region, e.g. us-west-2")
+    elif other_region not in regions:
         reader.problem("otherRegion", other_region, "an AWS region such as us-west-2")
-    elif other_region is not None and other_region == region:
+    elif other_region == region:
         reader.problem("otherRegion", other_region, f"a region other than aws:region ({region})")
 
     origins = reader.string_list("corsOrigins")
@@ -186,6 +188,11 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         reader.problem("hostedZoneId", hosted_zone_id, "the Route53 zone id of `domain`")
     if hosted_zone_id and not domain:
         reader.problem("domain", domain, "the domain of the zone given as hostedZoneId")
+
+    # One credential without the other would leave O*NET off with only a warning.
+    for given, missing in (("onetUsername", "onetPassword"), ("onetPassword", "onetUsername")):
+        if reader.is_set(given) and not reader.is_set(missing):
+            reader.problem(missing, "", f"set too, with --secret, since {given} is set")
 
     settings = Settings(
         stack=stack,
@@ -458,6 +465,9 @@ class _Reader:
             self.problem(key, value, "a time with its offset (Z or +hh:mm), not a local time")
             return None
         return moment.astimezone(UTC)
+
+    def is_set(self, key: str) -> bool:
+        return self.config.get(key) not in (None, "")
 
     def secret_urls(self, key: str) -> pulumi.Output[list[str]] | None:
         """HTTPS endpoints (PagerDuty, Opsgenie) that embed a token; checked and kept secret."""

@@ -111,6 +111,8 @@ def test_load_all_mistakes_in_one_error():
         ({"role": "standby"}, "role", "one of primary, backup"),
         ({"otherRegion": "us-east-2"}, "otherRegion", "a region other than aws:region"),
         ({"otherRegion": "us-middle-1"}, "otherRegion", "an AWS region"),
+        ({"otherRegion": None}, "otherRegion", "the other stack's AWS region"),
+        ({"role": None}, "role", "one of primary, backup"),
         ({"aws_region": "mars-north-1"}, "aws:region", "an AWS region"),
         ({"aws_region": None}, "aws:region", "an AWS region"),
         ({"corsOrigins": ["not a url"]}, "corsOrigins", "an origin"),
@@ -221,3 +223,16 @@ def test_load_bad_region_hint_names_aws_region():
     message = str(error.value)
     assert "pulumi config set aws:region <value> -s prod" in message
     assert "vetroi:aws:region" not in message
+
+
+@pytest.mark.parametrize(
+    ("given", "missing"), [("onetUsername", "onetPassword"), ("onetPassword", "onetUsername")]
+)
+def test_load_one_onet_credential_names_the_other(given: str, missing: str):
+    """One O*NET credential without the other is an error naming the missing one."""
+    with pytest.raises(stack_settings.SettingsError) as error:
+        load(secrets={f"vetroi:{given}": "value-1"})
+
+    problems = problems_of(error)
+    assert set(problems) == {missing}
+    assert given in problems[missing]
