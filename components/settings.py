@@ -5,6 +5,13 @@ fills in those defaults itself; this module reads them from the same file so tha
 behaves the same under the mock runtime, where there is no CLI. A stack with bad settings stops
 with one `SettingsError` that names every bad key, its value and what is expected, rather than
 failing on the first one.
+
+The CLI refuses to run a stack that lacks a key declared without a default, and a key declared
+`secret: true` cannot carry a default. So every optional key has a default (`""` for an unset
+string, which this module reads as unset), and the keys read as secrets (`SECRET_KEYS`) are
+declared plain with a `""` default: this module checks instead that a value given for one was
+stored with `pulumi config set --secret`, which the engine tells the program through the secret
+keys it passes with the config (`pulumi.runtime.is_config_secret`).
 """
 
 from __future__ import annotations
@@ -44,6 +51,8 @@ T = TypeVar("T")
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
 # A host name of an origin: DNS labels (localhost included); IP addresses are checked apart.
 HOST = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+# Keys whose values the program reads as Pulumi secrets; each must be set with --secret.
+SECRET_KEYS = ("onetUsername", "onetPassword", "alertHttpsEndpoints")
 
 
 class SettingsError(pulumi.RunError):
@@ -189,6 +198,8 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
     if hosted_zone_id and not domain:
         reader.problem("domain", domain, "the domain of the zone given as hostedZoneId")
 
+    onet_username = reader.secret_text("onetUsername")
+    onet_password = reader.secret_text("onetPassword")
     # One credential without the other would leave O*NET off with only a warning.
     for given, missing in (("onetUsername", "onetPassword"), ("onetPassword", "onetUsername")):
         if reader.is_set(given) and not reader.is_set(missing):
@@ -253,8 +264,8 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         pinned_version=reader.optional_pattern(
             "pinnedVersion", re.compile(r"^[1-9][0-9]*$"), "a published version number"
         ),
-        onet_username=config.get_secret("onetUsername"),
-        onet_password=config.get_secret("onetPassword"),
+        onet_username=onet_username,
+        onet_password=onet_password,
         alert_https_endpoints=reader.secret_urls("alertHttpsEndpoints"),
     )
     _check_edge(settings, reader)
@@ -469,9 +480,27 @@ class _Reader:
     def is_set(self, key: str) -> bool:
         return self.config.get(key) not in (None, "")
 
+    def secret_raw(self, key: str) -> str | None:
+        """A key read as a secret: None when unset (""), a problem when stored in plain text."""
+        raw = self.config.get(key)
+        if raw in (None, ""):
+            return None
+        if not pulumi.runtime.is_config_secret(self.config.full_key(key)):
+            self.problem(
+                key,
+                "[not shown]",
+                f"a secret: store it with `pulumi config set --secret {self.config.full_key(key)}"
+                " <value>`, not in plain text",
+            )
+        return raw
+
+    def secret_text(self, key: str) -> pulumi.Output[str] | None:
+        raw = self.secret_raw(key)
+        return None if raw is None else pulumi.Output.secret(raw)
+
     def secret_urls(self, key: str) -> pulumi.Output[list[str]] | None:
         """HTTPS endpoints (PagerDuty, Opsgenie) that embed a token; checked and kept secret."""
-        raw = self.config.get(key)
+        raw = self.secret_raw(key)
         if raw is None:
             return None
         # Values of secret keys reach the program in clear; the check below never prints one.

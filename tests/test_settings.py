@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pulumi
@@ -10,7 +9,7 @@ import pytest
 from pulumi.runtime import mocks
 
 from components import settings as stack_settings
-from tests.program import stack_config
+from tests.program import cli_config, declared_config, missing_keys, stack_config
 
 
 class _NoResources(pulumi.runtime.Mocks):
@@ -23,24 +22,23 @@ class _NoResources(pulumi.runtime.Mocks):
 
 def load(stack: str = "prod", secrets: dict[str, str] | None = None, **changes: Any):
     """Load the settings of `stack`'s real config file with some keys changed or removed."""
-    config = stack_config(stack)
+    overrides: dict[str, Any] = {}
+    remove = []
     for key, value in changes.items():
         full = key if ":" in key.replace("aws_", "aws:") else f"vetroi:{key}"
         full = full.replace("aws_", "aws:")
         if value is None:
-            config.pop(full, None)
+            remove.append(full)
         else:
-            config[full] = value
-    config |= secrets or {}
-    pulumi.runtime.set_all_config(
-        {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()},
-        secret_keys=list(secrets or {}),
-    )
+            overrides[full] = value
+    # Removing a key the CLI requires is allowed here: the program must report it too.
+    config, secret_keys = cli_config(stack, overrides, tuple(remove), secrets)
+    pulumi.runtime.set_all_config(config, secret_keys=secret_keys)
     mocks.set_mocks(_NoResources(), project="vetroi", stack=stack)
     try:
         return stack_settings.load()
     finally:
-        pulumi.runtime.set_all_config({})
+        pulumi.runtime.set_all_config({}, secret_keys=[])
 
 
 def problems_of(error: pytest.ExceptionInfo[stack_settings.SettingsError]) -> dict[str, str]:
@@ -225,6 +223,34 @@ def test_load_bad_region_hint_names_aws_region():
     assert "vetroi:aws:region" not in message
 
 
+def test_load_empty_defaults_are_unset():
+    """The `""` defaults of optional strings read as unset, as the CLI passes them."""
+    settings = load("backup")
+
+    assert settings.backup_stack is None
+    assert settings.upload_bucket_name is None and settings.cache_bucket_name is None
+    assert settings.demo_time is None and settings.pinned_version is None
+    assert settings.onet_username is None and settings.onet_password is None
+    assert settings.alert_https_endpoints is None
+
+
+@pytest.mark.parametrize("key", stack_settings.SECRET_KEYS)
+def test_load_plaintext_secret_is_refused(key: str):
+    """A secret key set without --secret is a settings error that says how, without the value."""
+    value = '["https://events.example.com/token-42"]' if key == "alertHttpsEndpoints" else "tok-42"
+    credentials = {"onetUsername": "u-1", "onetPassword": "p-1"}
+    with pytest.raises(stack_settings.SettingsError) as error:
+        load(
+            secrets={f"vetroi:{k}": v for k, v in credentials.items() if k != key},
+            **{key: value},
+        )
+
+    problems = problems_of(error)
+    assert set(problems) == {key}
+    assert f"pulumi config set --secret vetroi:{key}" in problems[key]
+    assert "42" not in str(error.value)
+
+
 @pytest.mark.parametrize(
     ("given", "missing"), [("onetUsername", "onetPassword"), ("onetPassword", "onetUsername")]
 )
@@ -236,3 +262,34 @@ def test_load_one_onet_credential_names_the_other(given: str, missing: str):
     problems = problems_of(error)
     assert set(problems) == {missing}
     assert given in problems[missing]
+
+
+@pytest.mark.parametrize("stack", ["prod", "backup"])
+def test_stack_files_pass_the_clis_config_check(stack: str):
+    """The CLI's rule: a key declared without a default must be set in each stack file."""
+    assert missing_keys(stack_config(stack)) == []
+
+
+def test_cli_check_finds_a_required_key():
+    """The rule the test above applies does find keys declared without a default."""
+    required = missing_keys({})
+
+    assert "vetroi:role" in required and "vetroi:otherRegion" in required
+    assert "vetroi:tableName" not in required
+
+
+def test_secret_keys_are_declared_as_the_cli_allows():
+    """Keys read as secrets have an empty plain default, not `secret: true` (no default allowed
+    there), and no stack file sets one in plain text."""
+    declared = declared_config()
+
+    for key in stack_settings.SECRET_KEYS:
+        spec = declared[f"vetroi:{key}"]
+        assert spec.get("default") == "", f'{key} needs the default ""'
+        assert not spec.get("secret"), f"{key} is secret: true, so it cannot have a default"
+    for stack in ("prod", "backup"):
+        for key in stack_settings.SECRET_KEYS:
+            value = stack_config(stack).get(f"vetroi:{key}")
+            assert value is None or (isinstance(value, dict) and "secure" in value), (
+                f"{stack}: {key} is in plain text"
+            )
