@@ -252,7 +252,11 @@ def test_build_python_setting_must_name_a_python_of_the_target_version(
 
 
 def test_zip_entries_are_sorted_dated_1980_with_fixed_modes(host_package: Package) -> None:
-    """Entry order, time, permissions and compression depend on nothing but the inputs."""
+    """Entry order, time, permissions and compression depend on nothing but the inputs.
+
+    The modes keep the zip's bytes independent of the umask; Pulumi re-zips before upload
+    without them, so they are not what Lambda sees.
+    """
     with zipfile.ZipFile(host_package.path) as archive:
         entries = archive.infolist()
 
@@ -273,8 +277,11 @@ def test_two_clean_builds_are_byte_identical(host_builds: tuple[Package, Package
     assert first.key == second.key
 
 
-def test_hash_is_lambdas_base64_sha256_of_the_zip(host_package: Package) -> None:
-    """sha256_b64 is what Lambda reports as CodeSha256 for this zip, and size is its size."""
+def test_hash_is_the_base64_sha256_of_the_zip(host_package: Package) -> None:
+    """sha256_b64 is the base64 SHA-256 of the zip (source_code_hash's format), size its size.
+
+    Not Lambda's CodeSha256: Pulumi re-zips a FileArchive before the upload.
+    """
     data = host_package.path.read_bytes()
 
     assert host_package.sha256_b64 == base64.b64encode(hashlib.sha256(data).digest()).decode()
