@@ -16,6 +16,10 @@ What reaches Lambda is not this file byte for byte: the function hands it over a
 not reach Lambda. Change detection is unaffected: `source_code_hash` is compared as given, and
 Pulumi's archive hash is the hash of this zip's bytes, stable for the same inputs.
 
+No `__pycache__` is stripped: the `.pyc` files in it are built here on purpose (see "Byte code"),
+for the target's Python only, and are part of what the zip's hash covers. The build debris that is
+stripped is what pip leaves (install records, scripts) and tests.
+
 Byte code. The zip carries the dependencies, so nothing in it comes precompiled as the runtime's
 own boto3 does, and `/var/task` is read-only: without `.pyc` files in the zip, every cold start
 compiles boto3, botocore, requests and the rest from source again (0.3 s of the 0.5 s that a

@@ -130,7 +130,11 @@ def test_zip_holds_the_code_and_every_pinned_dependency(
 
 
 def test_zip_has_no_build_debris(host_package: Package, lambda_package: Package) -> None:
-    """No install records, scripts, tests or requirements file in either zip."""
+    """No install records, scripts, tests or requirements file in either zip.
+
+    `__pycache__` is not debris here: its checked-hash `.pyc` files for the target's Python are
+    built on purpose, so that cold starts do not compile the dependencies (the next test).
+    """
     for package in (host_package, lambda_package):
         debris = [name for name in names(package) if DEBRIS.search(name)]
         assert debris == [], f"{package.platform} zip carries {debris[:10]}"
