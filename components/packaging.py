@@ -122,13 +122,14 @@ class PackageError(Exception):
 class PackageTooLargeError(PackageError):
     """The package is over one of Lambda's size limits for a directly uploaded zip."""
 
-    def __init__(self, name: str, what: str, actual: int, limit: int) -> None:
+    def __init__(self, name: str, source: Path, what: str, actual: int, limit: int) -> None:
         self.name = name
         self.actual = actual
         self.limit = limit
         super().__init__(
-            f"function package {name!r} is {_mb(actual)} {what}, over Lambda's limit of "
-            f"{_mb(limit)}: drop dependencies from its requirements or split the function"
+            f"function package {name!r} (the code in {source} and its requirements) is "
+            f"{_mb(actual)} {what}, over Lambda's limit of {_mb(limit)}: drop dependencies "
+            "from its requirements or split the function"
         )
 
 
@@ -202,9 +203,11 @@ def build_package(
             )  # fmt: skip
     # Checked on every call, so a cached package is held to the limits of this call too.
     if package.unpacked_size > max_unpacked_bytes:
-        raise PackageTooLargeError(name, "unzipped", package.unpacked_size, max_unpacked_bytes)
+        raise PackageTooLargeError(
+            name, source, "unzipped", package.unpacked_size, max_unpacked_bytes
+        )
     if package.size > max_zip_bytes:
-        raise PackageTooLargeError(name, "zipped", package.size, max_zip_bytes)
+        raise PackageTooLargeError(name, source, "zipped", package.size, max_zip_bytes)
     return package
 
 
@@ -395,7 +398,7 @@ def _build(
         unpacked = sum(path.stat().st_size for _, path in files)
         if unpacked > max_unpacked_bytes:
             # Stop before spending time on a zip that cannot be deployed.
-            raise PackageTooLargeError(name, "unzipped", unpacked, max_unpacked_bytes)
+            raise PackageTooLargeError(name, source, "unzipped", unpacked, max_unpacked_bytes)
 
         partial = Path(work, "package.zip")
         _write_zip(partial, files)

@@ -503,6 +503,7 @@ def test_size_limit_on_the_zip_names_function_size_and_limit(
 
     message = str(raised.value)
     assert "'vetroi-api'" in message
+    assert f"the code in {snapshot.resolve()}" in message
     assert f"({host_package.size} bytes) zipped" in message
     assert f"limit of {limit / 1048576:.1f} MB ({limit} bytes)" in message
 
@@ -513,7 +514,8 @@ def test_size_limit_unpacked_stops_before_zipping(
     """A package over the unpacked limit fails and leaves nothing in the cache."""
     source, requirements = small_source
 
-    with pytest.raises(PackageTooLargeError, match=r"'app-fn' is .* unzipped, over Lambda"):
+    too_large = r"'app-fn' \(the code in .*\) is .* unzipped, over Lambda"
+    with pytest.raises(PackageTooLargeError, match=too_large):
         build_package(
             source,
             requirements,
