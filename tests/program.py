@@ -44,6 +44,7 @@ class Resource:
     ignore_changes: list[str] = field(default_factory=list)
     import_id: str | None = None
     parent: str | None = None
+    depends_on: list[str] = field(default_factory=list)  # names of the resources in depends_on
     component: bool = False
     # What the mock provider returned: the inputs plus the computed id, arn and the like.
     state: dict[str, Any] = field(default_factory=dict)
@@ -117,6 +118,12 @@ class Mocks(pulumi.runtime.Mocks):
         if args.token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com"}, []
         return {}, []
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def _computed(typ: str, name: str, region: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -264,6 +271,10 @@ def run_stack(
             "ignore_changes": list(opts.ignore_changes or []),
             "import_id": opts.import_,
             "parent": getattr(opts.parent, "_name", None) if opts.parent else None,
+            "depends_on": [
+                getattr(dependency, "_name", str(dependency))
+                for dependency in _as_list(opts.depends_on)
+            ],
         }
         return None
 

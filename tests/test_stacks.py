@@ -228,6 +228,21 @@ def test_stage_traces_logs_and_throttles(prod: Deployment):
     assert prod.one("aws:apigateway/account:Account")["cloudwatchRoleArn"]
 
 
+def test_execution_logs_go_to_a_declared_group_with_retention(prod: Deployment):
+    """The group API Gateway's execution logging writes to is declared before the stage, with
+    the settings' retention, so API Gateway does not create it without one."""
+    stage = prod.one("aws:apigateway/stage:Stage")
+    api = prod.one("aws:apigateway/restApi:RestApi")
+    group = prod.one("aws:cloudwatch/logGroup:LogGroup", "execution-logs")
+    method_settings = prod.one("aws:apigateway/methodSettings:MethodSettings")
+
+    assert method_settings["settings"]["loggingLevel"] == "ERROR"
+    assert group["name"] == f"API-Gateway-Execution-Logs_{api.id}/{stage['stageName']}"
+    assert group["retentionInDays"] == 30
+    assert group.region == stage.region == "us-east-2"
+    assert group.name in stage.depends_on
+
+
 def test_invoke_url_and_stage_are_outputs(prod: Deployment, backup: Deployment):
     """Operators and the other stack read the API from the stack outputs."""
     assert prod.outputs["apiUrl"].startswith("https://")
