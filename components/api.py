@@ -289,6 +289,8 @@ class RegionalApi(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[account.account, execution_logs]),
         )
+        # REST APIs throttle per method: the `*/*` method settings give each method of the stage
+        # these limits separately (8 methods here), not one budget for the whole stage.
         aws.apigateway.MethodSettings(
             f"{name}-method-settings",
             rest_api=self.rest_api.id,
