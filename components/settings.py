@@ -156,12 +156,13 @@ def declared_keys(project_file: Path = PROJECT_FILE) -> dict[str, dict[str, Any]
 
 
 def known_regions() -> frozenset[str]:
-    # botocore ships the region list of each partition, so no call to AWS is needed.
+    """The regions of the standard `aws` partition with Lambda.
+
+    botocore ships the region list, so no call to AWS is needed. China, GovCloud and the isolated
+    partitions are left out: the program writes `arn:aws:` ARNs, which are wrong there.
+    """
     session = boto3.session.Session()
-    regions: set[str] = set()
-    for partition in session.get_available_partitions():
-        regions.update(session.get_available_regions("lambda", partition_name=partition))
-    return frozenset(regions)
+    return frozenset(session.get_available_regions("lambda", partition_name="aws"))
 
 
 def load(config: pulumi.Config | None = None, stack: str | None = None) -> Settings:

@@ -113,6 +113,8 @@ def test_load_all_mistakes_in_one_error():
         ({"role": None}, "role", "one of primary, backup"),
         ({"aws_region": "mars-north-1"}, "aws:region", "an AWS region"),
         ({"aws_region": None}, "aws:region", "an AWS region"),
+        ({"aws_region": "cn-north-1"}, "aws:region", "an AWS region"),
+        ({"otherRegion": "us-gov-west-1"}, "otherRegion", "an AWS region"),
         ({"corsOrigins": ["not a url"]}, "corsOrigins", "an origin"),
         ({"corsOrigins": ["https://app.example.com/path"]}, "corsOrigins", "an origin"),
         ({"corsOrigins": "https://one.example.com"}, "corsOrigins", "JSON list"),
