@@ -204,8 +204,10 @@ class ApiFunction(pulumi.ComponentResource):
             runtime=args.runtime,
             handler=args.handler,
             architectures=[args.architecture],
+            # Pulumi re-zips the archive before upload, so Lambda's CodeSha256 differs from the
+            # package's hash; the change trigger is source_code_hash, compared as given: same
+            # zip, same hash, so an unchanged package updates nothing and publishes nothing.
             code=pulumi.FileArchive(str(args.package.path)),
-            # Same zip, same hash: an unchanged package updates nothing and publishes nothing.
             source_code_hash=args.package.sha256_b64,
             memory_size=args.memory_mb,
             timeout=args.timeout_seconds,

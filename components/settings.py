@@ -5,11 +5,19 @@ fills in those defaults itself; this module reads them from the same file so tha
 behaves the same under the mock runtime, where there is no CLI. A stack with bad settings stops
 with one `SettingsError` that names every bad key, its value and what is expected, rather than
 failing on the first one.
+
+The CLI refuses to run a stack that lacks a key declared without a default, and a key declared
+`secret: true` cannot carry a default. So every optional key has a default (`""` for an unset
+string, which this module reads as unset), and the keys read as secrets (`SECRET_KEYS`) are
+declared plain with a `""` default: this module checks instead that a value given for one was
+stored with `pulumi config set --secret`, which the engine tells the program through the secret
+keys it passes with the config (`pulumi.runtime.is_config_secret`).
 """
 
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import re
 from collections.abc import Callable
@@ -41,6 +49,10 @@ BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 T = TypeVar("T")
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
+# A host name of an origin: DNS labels (localhost included); IP addresses are checked apart.
+HOST = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+# Keys whose values the program reads as Pulumi secrets; each must be set with --secret.
+SECRET_KEYS = ("onetUsername", "onetPassword", "alertHttpsEndpoints")
 
 
 class SettingsError(pulumi.RunError):
@@ -51,6 +63,9 @@ class SettingsError(pulumi.RunError):
         lines = [f"stack {stack!r} has {len(problems)} bad setting(s):"]
         lines += [f"  - {p.key} = {p.value!r}: expected {p.expected}" for p in problems]
         lines.append(f"Fix each with `pulumi config set {PROJECT}:<key> <value> -s {stack}`.")
+        # Keys of another namespace (aws:region) are set under their own name.
+        for key in sorted({p.key for p in problems if ":" in p.key}):
+            lines.append(f"Fix {key} with `pulumi config set {key} <value> -s {stack}`.")
         super().__init__("\n".join(lines))
 
 
@@ -141,12 +156,13 @@ def declared_keys(project_file: Path = PROJECT_FILE) -> dict[str, dict[str, Any]
 
 
 def known_regions() -> frozenset[str]:
-    # botocore ships the region list of each partition, so no call to AWS is needed.
+    """The regions of the standard `aws` partition with Lambda.
+
+    botocore ships the region list, so no call to AWS is needed. China, GovCloud and the isolated
+    partitions are left out: the program writes `arn:aws:` ARNs, which are wrong there.
+    """
     session = boto3.session.Session()
-    regions: set[str] = set()
-    for partition in session.get_available_partitions():
-        regions.update(session.get_available_regions("lambda", partition_name=partition))
-    return frozenset(regions)
+    return frozenset(session.get_available_regions("lambda", partition_name="aws"))
 
 
 def load(config: pulumi.Config | None = None, stack: str | None = None) -> Settings:
@@ -162,9 +178,11 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         "aws:region", aws_region, lambda v: v in regions, "an AWS region such as us-east-2"
     )
     other_region = reader.text("otherRegion")
-    if other_region is not None and other_region not in regions:
+    if other_region is None:
+        reader.problem("otherRegion", other_region, "the other stack's AWS region, e.g. us-west-2")
+    elif other_region not in regions:
         reader.problem("otherRegion", other_region, "an AWS region such as us-west-2")
-    elif other_region is not None and other_region == region:
+    elif other_region == region:
         reader.problem("otherRegion", other_region, f"a region other than aws:region ({region})")
 
     origins = reader.string_list("corsOrigins")
@@ -181,6 +199,13 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
     if hosted_zone_id and not domain:
         reader.problem("domain", domain, "the domain of the zone given as hostedZoneId")
 
+    onet_username = reader.secret_text("onetUsername")
+    onet_password = reader.secret_text("onetPassword")
+    # One credential without the other would leave O*NET off with only a warning.
+    for given, missing in (("onetUsername", "onetPassword"), ("onetPassword", "onetUsername")):
+        if reader.is_set(given) and not reader.is_set(missing):
+            reader.problem(missing, "", f"set too, with --secret, since {given} is set")
+
     settings = Settings(
         stack=stack,
         role=reader.choice("role", ROLES),
@@ -194,14 +219,12 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         python_version=reader.choice("pythonVersion", LAMBDA_PYTHON_VERSIONS),
         function_memory_mb=reader.integer("functionMemoryMb", 128, 10240),
         function_timeout_seconds=reader.integer("functionTimeoutSeconds", 1, 29),
-        log_retention_days=reader.check(
+        log_retention_days=reader.member(
             "logRetentionDays",
-            reader.integer("logRetentionDays", 1, 3653),
-            lambda v: v in LOG_RETENTION_DAYS,
+            LOG_RETENTION_DAYS,
             "one of CloudWatch's retention periods: "
             + ", ".join(map(str, sorted(LOG_RETENTION_DAYS))),
-        )
-        or 0,
+        ),
         throttle_rate_limit=reader.number("throttleRateLimit", 1, 10000),
         throttle_burst_limit=reader.integer("throttleBurstLimit", 1, 5000),
         stage_name=reader.pattern(
@@ -217,8 +240,10 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         alert_emails=tuple(reader.emails("alertEmails")),
         domain=domain,
         hosted_zone_id=hosted_zone_id,
-        health_check_interval=reader.integer_choice(
-            "healthCheckInterval", (10, 30), "10 or 30 (Route53 supports no other interval)"
+        health_check_interval=reader.member(
+            "healthCheckInterval",
+            frozenset({10, 30}),
+            "10 or 30 (Route53 supports no other interval)",
         ),
         health_check_failure_threshold=reader.integer("healthCheckFailureThreshold", 1, 10),
         failover_record_ttl=reader.integer("failoverRecordTtl", 1, 86400),
@@ -240,8 +265,8 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         pinned_version=reader.optional_pattern(
             "pinnedVersion", re.compile(r"^[1-9][0-9]*$"), "a published version number"
         ),
-        onet_username=config.get_secret("onetUsername"),
-        onet_password=config.get_secret("onetPassword"),
+        onet_username=onet_username,
+        onet_password=onet_password,
         alert_https_endpoints=reader.secret_urls("alertHttpsEndpoints"),
     )
     _check_edge(settings, reader)
@@ -277,14 +302,38 @@ def _configured_keys() -> set[str]:
 
 
 def _is_origin(value: str) -> bool:
+    """`scheme://host[:port]` exactly as a browser sends it in `Origin` (no path, no wildcard)."""
     parsed = urlparse(value)
+    try:
+        port = parsed.port  # raises ValueError outside 0-65535 or when not a number
+    except ValueError:
+        return False
+    host = parsed.hostname or ""
+    if host.startswith("[") or ":" in host:
+        host_ok = _is_ip(host.strip("[]"))
+    else:
+        host_ok = bool(HOST.match(host)) or _is_ip(host)
     return (
         parsed.scheme in ("http", "https")
-        and bool(parsed.hostname)
-        and parsed.path in ("",)
+        and host_ok
+        and port != 0
+        and parsed.username is None
+        and parsed.password is None
+        # A browser sends the host in lower case; an origin in capitals would never match.
+        and parsed.netloc == parsed.netloc.lower()
+        and parsed.path == ""
+        and not parsed.params
         and not parsed.query
         and not parsed.fragment
     )
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_https_url(value: str | None) -> bool:
@@ -359,6 +408,18 @@ class _Reader:
         self.problem(key, value, "true or false")
         return False
 
+    def member(self, key: str, allowed: frozenset[int], expected: str) -> int:
+        """A whole number that must be one of `allowed`; one problem however it is wrong."""
+        value = self.raw(key)
+        try:
+            number = int(str(value))
+        except ValueError:
+            number = None
+        if number is None or number not in allowed:
+            self.problem(key, value, expected)
+            return min(allowed)
+        return number
+
     def integer(self, key: str, low: int, high: int) -> int:
         value = self.raw(key)
         try:
@@ -368,18 +429,6 @@ class _Reader:
             return low
         if not low <= number <= high:
             self.problem(key, value, f"a whole number from {low} to {high}")
-        return number
-
-    def integer_choice(self, key: str, choices: tuple[int, ...], expected: str) -> int:
-        """A whole number from a fixed set, reported once when it is not one of them."""
-        value = self.raw(key)
-        try:
-            number = int(str(value))
-        except ValueError:
-            number = None
-        if number not in choices:
-            self.problem(key, value, expected)
-            return choices[0]
         return number
 
     def number(self, key: str, low: float, high: float) -> float:
@@ -429,9 +478,30 @@ class _Reader:
             return None
         return moment.astimezone(UTC)
 
+    def is_set(self, key: str) -> bool:
+        return self.config.get(key) not in (None, "")
+
+    def secret_raw(self, key: str) -> str | None:
+        """A key read as a secret: None when unset (""), a problem when stored in plain text."""
+        raw = self.config.get(key)
+        if raw in (None, ""):
+            return None
+        if not pulumi.runtime.is_config_secret(self.config.full_key(key)):
+            self.problem(
+                key,
+                "[not shown]",
+                f"a secret: store it with `pulumi config set --secret {self.config.full_key(key)}"
+                " <value>`, not in plain text",
+            )
+        return raw
+
+    def secret_text(self, key: str) -> pulumi.Output[str] | None:
+        raw = self.secret_raw(key)
+        return None if raw is None else pulumi.Output.secret(raw)
+
     def secret_urls(self, key: str) -> pulumi.Output[list[str]] | None:
         """HTTPS endpoints (PagerDuty, Opsgenie) that embed a token; checked and kept secret."""
-        raw = self.config.get(key)
+        raw = self.secret_raw(key)
         if raw is None:
             return None
         # Values of secret keys reach the program in clear; the check below never prints one.
