@@ -20,6 +20,7 @@ RULE = "aws:cloudwatch/eventRule:EventRule"
 TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 PERMISSION = "aws:lambda/permission:Permission"
 FUNCTION = "aws:lambda/function:Function"
+EVENT_INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
 HOOKS = ["https://events.pagerduty.com/integration/abc123/enqueue", "https://api.opsgenie.com/x"]
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 REGIONS = {"prod": ("us-east-2", "us-west-2"), "backup": ("us-west-2", "us-east-2")}
@@ -303,6 +304,22 @@ def test_warmup_invokes_every_live_alias_in_both_regions(stack: Deployment) -> N
     )
     assert all(p["qualifier"] == "live" for p in permissions)
     assert all(p["principal"] == "events.amazonaws.com" for p in permissions)
+
+
+def test_scheduled_invocations_are_not_retried_by_lambda(stack: Deployment) -> None:
+    """EventBridge invokes asynchronously: Lambda's own two retries are off on each scheduled
+    alias, the synthetic check's and every warm-up target's, and a stale event is dropped."""
+    configs = {(c["functionName"], c["qualifier"]): c for c in stack.of_type(EVENT_INVOKE_CONFIG)}
+    synthetic = stack.one(FUNCTION, "synthetic")["name"]
+    scheduled = {synthetic, *stack.outputs["functionNames"].values()}
+    assert set(configs) == {(name, "live") for name in scheduled}
+    for (name, _), config in configs.items():
+        assert config["maximumRetryAttempts"] == 0, f"{name}: Lambda still retries"
+        assert 60 <= config["maximumEventAgeInSeconds"] <= 300, f"{name}: events kept too long"
+        assert config.region == stack.region, f"{name}: configured in {config.region}"
+    # The qualifier configured is the one each schedule invokes.
+    invoked = {t["arn"] for t in stack.of_type(TARGET)}
+    assert {f"{name}:live" for name in scheduled} <= invoked
 
 
 def test_warmup_interval_comes_from_the_settings() -> None:
