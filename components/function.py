@@ -98,7 +98,9 @@ class ApiFunctionArgs:
         environment: Mapping[str, pulumi.Input[str]] | None = None,
         statements: Sequence[Statement] = (),
         description: str | None = None,
+        target: str | None = None,
     ) -> ApiFunctionArgs:
+        """`target` is the function's name in the layout (career, monolith...), for its pin."""
         return cls(
             package=package,
             handler=handler,
@@ -111,7 +113,7 @@ class ApiFunctionArgs:
             statements=statements,
             region=settings.region,
             canary_weight=settings.canary_weight,
-            pinned_version=settings.pinned_version,
+            pinned_version=settings.pinned_version_of(target),
             provisioned_concurrency=settings.provisioned_concurrency,
             description=description,
         )
