@@ -111,6 +111,7 @@ class Settings:
     api_4xx_alarm_threshold: int
     warmup_interval_minutes: int
     provisioned_concurrency: int
+    provisioned_concurrency_lead_minutes: int
     canary_weight: float
     # One version for every function, or function name -> version; None when nothing is pinned.
     pinned_version: str | dict[str, str] | None
@@ -249,6 +250,9 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         api_4xx_alarm_threshold=reader.integer("api4xxAlarmThreshold", 1, 1_000_000),
         warmup_interval_minutes=reader.integer("warmupIntervalMinutes", 1, 60),
         provisioned_concurrency=reader.integer("provisionedConcurrency", 0, 1000),
+        provisioned_concurrency_lead_minutes=reader.integer(
+            "provisionedConcurrencyLeadMinutes", 5, 24 * 60
+        ),
         canary_weight=reader.number("canaryWeight", 0, 1),
         pinned_version=reader.pinned_versions("pinnedVersion"),
         onet_username=config.get_secret("onetUsername"),
