@@ -135,6 +135,7 @@ class RegionalApi(pulumi.ComponentResource):
                 environment=args.environment,
                 statements=[s for route in routes for s in args.permissions.get(route, [])],
                 description=f"VetROI API: {', '.join(routes)}",
+                target=target,
             )
             function_args.function_name = f"vetroi-{args.settings.stack}-{target}"
             functions[target] = ApiFunction(

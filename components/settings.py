@@ -43,6 +43,12 @@ LAMBDA_PYTHON_VERSIONS = ("3.12", "3.13", "3.14")
 ARCHITECTURES = ("arm64", "x86_64")
 ROLES = ("primary", "backup")
 LAYOUTS = ("perRoute", "monolith")
+# The functions each layout deploys (components.api builds them); pinnedVersion may name these.
+LAYOUT_FUNCTIONS = {
+    "perRoute": ("recommend", "career", "health", "uploads"),
+    "monolith": ("monolith",),
+}
+VERSION = re.compile(r"^[1-9][0-9]*$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -120,8 +126,10 @@ class Settings:
     api_4xx_alarm_threshold: int
     warmup_interval_minutes: int
     provisioned_concurrency: int
+    provisioned_concurrency_lead_minutes: int
     canary_weight: float
-    pinned_version: str | None
+    # One version for every function, or function name -> version; None when nothing is pinned.
+    pinned_version: str | dict[str, str] | None
     # Secrets stay Outputs so that Pulumi keeps them encrypted in state and outputs.
     onet_username: pulumi.Output[str] | None = field(default=None, repr=False)
     onet_password: pulumi.Output[str] | None = field(default=None, repr=False)
@@ -130,6 +138,12 @@ class Settings:
     @property
     def is_primary(self) -> bool:
         return self.role == "primary"
+
+    def pinned_version_of(self, function: str | None) -> str | None:
+        """The version `function`'s live alias is pinned to, or None when it is not pinned."""
+        if isinstance(self.pinned_version, dict):
+            return self.pinned_version.get(function) if function else None
+        return self.pinned_version
 
     @property
     def runtime(self) -> str:
@@ -261,15 +275,17 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         api_4xx_alarm_threshold=reader.integer("api4xxAlarmThreshold", 1, 1_000_000),
         warmup_interval_minutes=reader.integer("warmupIntervalMinutes", 1, 60),
         provisioned_concurrency=reader.integer("provisionedConcurrency", 0, 1000),
-        canary_weight=reader.number("canaryWeight", 0, 1),
-        pinned_version=reader.optional_pattern(
-            "pinnedVersion", re.compile(r"^[1-9][0-9]*$"), "a published version number"
+        provisioned_concurrency_lead_minutes=reader.integer(
+            "provisionedConcurrencyLeadMinutes", 5, 24 * 60
         ),
+        canary_weight=reader.number("canaryWeight", 0, 1),
+        pinned_version=reader.pinned_versions("pinnedVersion"),
         onet_username=onet_username,
         onet_password=onet_password,
         alert_https_endpoints=reader.secret_urls("alertHttpsEndpoints"),
     )
     _check_edge(settings, reader)
+    _check_pinned(settings, reader)
     if reader.problems:
         raise SettingsError(stack, reader.problems)
     return settings
@@ -291,6 +307,19 @@ def _check_edge(settings: Settings, reader: _Reader) -> None:
     if settings.is_primary and no_origin and not malformed:
         reader.problem(
             "corsOrigins", [], "at least one origin for the edge's CORS policy, or allowAnyOrigin"
+        )
+
+
+def _check_pinned(settings: Settings, reader: _Reader) -> None:
+    """A per-function pin must name a function the stack's layout deploys."""
+    if not isinstance(settings.pinned_version, dict):
+        return
+    functions = LAYOUT_FUNCTIONS.get(settings.function_layout, ())
+    for name in sorted(set(settings.pinned_version) - set(functions)):
+        reader.problem(
+            "pinnedVersion",
+            name,
+            f"a function of the {settings.function_layout} layout: " + ", ".join(functions),
         )
 
 
@@ -498,6 +527,28 @@ class _Reader:
     def secret_text(self, key: str) -> pulumi.Output[str] | None:
         raw = self.secret_raw(key)
         return None if raw is None else pulumi.Output.secret(raw)
+
+    def pinned_versions(self, key: str) -> str | dict[str, str] | None:
+        """One version number, or a JSON object of function name -> version number."""
+        value = self.text(key)
+        if value is None or not value.lstrip().startswith("{"):
+            return self.optional_pattern(key, VERSION, "a published version number")
+        try:
+            pins = json.loads(value)
+        except json.JSONDecodeError:
+            pins = None
+        if not isinstance(pins, dict):
+            self.problem(key, value, 'a version number or a JSON object such as {"career": "7"}')
+            return None
+        versions: dict[str, str] = {}
+        for name, version in pins.items():
+            # JSON numbers are accepted as well as strings; true and 7.5 are not versions.
+            text = str(version) if isinstance(version, str | int) else ""
+            if isinstance(version, bool) or not VERSION.match(text):
+                self.problem(key, {name: version}, "a published version number per function")
+            else:
+                versions[name] = text
+        return versions
 
     def secret_urls(self, key: str) -> pulumi.Output[list[str]] | None:
         """HTTPS endpoints (PagerDuty, Opsgenie) that embed a token; checked and kept secret."""

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import ops  # noqa: F401 - puts functions/ on sys.path (vetroi_probe), as the commands do
-from components.freeze import ChangeFreezeError
+from components.freeze import DEMO_LENGTH, ChangeFreezeError
 from tests.program import Deployment, Resource, run_stack
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -20,6 +20,10 @@ RULE = "aws:cloudwatch/eventRule:EventRule"
 TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 PERMISSION = "aws:lambda/permission:Permission"
 FUNCTION = "aws:lambda/function:Function"
+SCALABLE_TARGET = "aws:appautoscaling/target:Target"
+SCHEDULED_ACTION = "aws:appautoscaling/scheduledAction:ScheduledAction"
+PROVISIONED = "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"
+EVENT_INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
 HOOKS = ["https://events.pagerduty.com/integration/abc123/enqueue", "https://api.opsgenie.com/x"]
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 REGIONS = {"prod": ("us-east-2", "us-west-2"), "backup": ("us-west-2", "us-east-2")}
@@ -305,10 +309,79 @@ def test_warmup_invokes_every_live_alias_in_both_regions(stack: Deployment) -> N
     assert all(p["principal"] == "events.amazonaws.com" for p in permissions)
 
 
+def test_scheduled_invocations_are_not_retried_by_lambda(stack: Deployment) -> None:
+    """EventBridge invokes asynchronously: Lambda's own two retries are off on each scheduled
+    alias, the synthetic check's and every warm-up target's, and a stale event is dropped."""
+    configs = {(c["functionName"], c["qualifier"]): c for c in stack.of_type(EVENT_INVOKE_CONFIG)}
+    synthetic = stack.one(FUNCTION, "synthetic")["name"]
+    scheduled = {synthetic, *stack.outputs["functionNames"].values()}
+    assert set(configs) == {(name, "live") for name in scheduled}
+    for (name, _), config in configs.items():
+        assert config["maximumRetryAttempts"] == 0, f"{name}: Lambda still retries"
+        assert 60 <= config["maximumEventAgeInSeconds"] <= 300, f"{name}: events kept too long"
+        assert config.region == stack.region, f"{name}: configured in {config.region}"
+    # The qualifier configured is the one each schedule invokes.
+    invoked = {t["arn"] for t in stack.of_type(TARGET)}
+    assert {f"{name}:live" for name in scheduled} <= invoked
+
+
 def test_warmup_interval_comes_from_the_settings() -> None:
     """warmupIntervalMinutes sets the schedule (singular unit for one minute)."""
     deployment = run_stack("backup", overrides={"vetroi:warmupIntervalMinutes": 1})
     assert deployment.one(RULE, "warmup")["scheduleExpression"] == "rate(1 minute)"
+
+
+def test_provisioned_concurrency_is_scheduled_around_the_demo() -> None:
+    """With demoTime, every API function's live alias gets provisioned concurrency from the
+    lead time before the demo until the demo is over, and none outside that window."""
+    demo = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+    deployment = run_stack(
+        "backup",
+        overrides={
+            "vetroi:demoTime": demo.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "vetroi:provisionedConcurrency": 4,
+        },
+    )
+
+    names = sorted(deployment.outputs["functionNames"].values())
+    targets = deployment.of_type(SCALABLE_TARGET)
+    assert sorted(t["resourceId"] for t in targets) == [f"function:{n}:live" for n in names]
+    assert not deployment.of_type(PROVISIONED)
+    actions = {a["name"]: a for a in deployment.of_type(SCHEDULED_ACTION)}
+    raise_at = (demo - timedelta(minutes=60)).strftime("at(%Y-%m-%dT%H:%M:%S)")
+    lower_at = (demo + DEMO_LENGTH).strftime("at(%Y-%m-%dT%H:%M:%S)")
+    for name in names:
+        assert actions[f"{name}-demo-raise"]["schedule"] == raise_at, name
+        assert actions[f"{name}-demo-raise"]["scalableTargetAction"]["minCapacity"] == 4
+        assert actions[f"{name}-demo-lower"]["schedule"] == lower_at, name
+        assert actions[f"{name}-demo-lower"]["scalableTargetAction"]["maxCapacity"] == 0
+    assert all(a.region == "us-west-2" for a in [*targets, *actions.values()])
+
+
+def test_provisioned_concurrency_lead_comes_from_the_settings() -> None:
+    demo = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+    deployment = run_stack(
+        "backup",
+        overrides={
+            "vetroi:demoTime": demo.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "vetroi:provisionedConcurrency": 1,
+            "vetroi:provisionedConcurrencyLeadMinutes": 120,
+        },
+    )
+    raises = {a["schedule"] for a in deployment.of_type(SCHEDULED_ACTION) if "raise" in a["name"]}
+    assert raises == {(demo - timedelta(hours=2)).strftime("at(%Y-%m-%dT%H:%M:%S)")}
+
+
+def test_provisioned_concurrency_without_a_demo_is_always_on() -> None:
+    """No demoTime: a plain configuration on each live alias, and nothing scheduled."""
+    deployment = run_stack("backup", overrides={"vetroi:provisionedConcurrency": 2})
+
+    configs = deployment.of_type(PROVISIONED)
+    assert sorted(c["functionName"] for c in configs) == sorted(
+        deployment.outputs["functionNames"].values()
+    )
+    assert all(c["qualifier"] == "live" for c in configs)
+    assert not deployment.of_type(SCALABLE_TARGET) and not deployment.of_type(SCHEDULED_ACTION)
 
 
 # --- dashboard --------------------------------------------------------------------------------

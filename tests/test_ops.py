@@ -523,6 +523,59 @@ def test_failover_refuses_an_unhealthy_backup_unless_forced(
     assert threshold(switch) == 2
 
 
+@pytest.fixture
+def no_stack_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Pulumi CLI and no saved outputs: nothing but flags says where anything is."""
+    monkeypatch.setattr("ops.stacks.shutil.which", lambda name: None)
+
+
+def test_failover_checks_the_target_url_without_stack_outputs(
+    moto_aws: None, no_stack_outputs: None, api: FakeApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --target-url, the backup's /health is still asked before the switch, not skipped."""
+    _, switch = make_switch()
+
+    status = main(["failover", "--health-check-id", switch, "--target-url", api.url])
+
+    assert status == 0, capsys.readouterr()
+    assert threshold(switch) == 2
+    assert ("GET", "/prod/health") in [(m, path) for m, path, _, _ in api.requests]
+
+
+@pytest.mark.parametrize("command", ["failover", "failback"])
+def test_unhealthy_target_url_is_refused_without_stack_outputs(
+    moto_aws: None,
+    no_stack_outputs: None,
+    api: FakeApi,
+    command: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A region whose /health answers 503 does not take the traffic, in either direction."""
+    _, switch = make_switch()
+    if command == "failback":
+        boto3.client("route53", region_name="us-east-1").update_health_check(
+            HealthCheckId=switch, HealthThreshold=2
+        )
+    api.mode = "health-503"
+
+    status = main([command, "--health-check-id", switch, "--target-url", api.url])
+
+    assert status == 1
+    assert f"{api.url}/health answered 503" in capsys.readouterr().out
+    assert threshold(switch) == (1 if command == "failover" else 2)
+
+
+def test_without_outputs_or_target_url_the_failover_says_which_flag(
+    moto_aws: None, no_stack_outputs: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No URL to check: the refusal names --target-url rather than only --force."""
+    _, switch = make_switch()
+
+    assert main(["failover", "--health-check-id", switch]) == 1
+    assert "--target-url" in capsys.readouterr().out
+    assert threshold(switch) == 1
+
+
 def test_failover_rejects_a_plain_health_check(
     moto_aws: None, api: FakeApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

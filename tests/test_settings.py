@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pulumi
@@ -295,3 +296,73 @@ def test_secret_keys_are_declared_as_the_cli_allows():
             assert value is None or (isinstance(value, dict) and "secure" in value), (
                 f"{stack}: {key} is in plain text"
             )
+
+
+def test_pinned_version_as_one_number_pins_every_function():
+    """A single number, as before the per-function form existed, applies to every function."""
+    settings = load(pinnedVersion="7")
+
+    assert settings.pinned_version == "7"
+    assert settings.pinned_version_of("career") == settings.pinned_version_of("health") == "7"
+
+
+@pytest.mark.parametrize(
+    "pins", ['{"career": "7", "recommend": "5"}', {"career": 7, "recommend": 5}]
+)
+def test_pinned_version_per_function(pins: Any):
+    """A JSON object pins each named function; JSON numbers work as well as strings."""
+    settings = load(pinnedVersion=pins if isinstance(pins, str) else json.dumps(pins))
+
+    assert settings.pinned_version == {"career": "7", "recommend": "5"}
+    assert settings.pinned_version_of("career") == "7"
+    assert settings.pinned_version_of("health") is None
+
+
+def test_pinned_version_mistakes_are_all_named():
+    """Unknown functions and versions that are not numbers are reported in the one error."""
+    pins = {"carrer": "7", "health": "latest", "recommend": 0, "uploads": True, "career": 4.5}
+    with pytest.raises(stack_settings.SettingsError) as error:
+        load(pinnedVersion=json.dumps(pins), corsOrigins="not json")
+
+    found = [(p.key, p.value) for p in error.value.problems if p.key == "pinnedVersion"]
+    assert sorted(found, key=str) == sorted(
+        [
+            ("pinnedVersion", "carrer"),
+            ("pinnedVersion", {"health": "latest"}),
+            ("pinnedVersion", {"recommend": 0}),
+            ("pinnedVersion", {"uploads": True}),
+            ("pinnedVersion", {"career": 4.5}),
+        ],
+        key=str,
+    )
+    assert "corsOrigins" in problems_of(error)
+    assert "recommend, career, health, uploads" in str(error.value)
+
+
+@pytest.mark.parametrize("value", ["v7", "[7]", '{"career": '])
+def test_pinned_version_that_is_neither_a_number_nor_an_object_is_refused(value: str):
+    with pytest.raises(stack_settings.SettingsError) as error:
+        load(pinnedVersion=value)
+
+    assert "pinnedVersion" in problems_of(error)
+
+
+def test_pinned_version_names_follow_the_layout():
+    """With one function for every route, a route name is not a function that can be pinned."""
+    assert (
+        load(functionLayout="monolith", pinnedVersion='{"monolith": "3"}').pinned_version_of(
+            "monolith"
+        )
+        == "3"
+    )
+    with pytest.raises(stack_settings.SettingsError) as error:
+        load(functionLayout="monolith", pinnedVersion='{"career": "3"}')
+
+    assert "a function of the monolith layout: monolith" in problems_of(error)["pinnedVersion"]
+
+
+def test_layout_functions_are_the_ones_the_api_builds():
+    """The names pinnedVersion accepts are exactly the functions components.api declares."""
+    from components.api import ROUTES
+
+    assert stack_settings.LAYOUT_FUNCTIONS["perRoute"] == tuple(r.name for r in ROUTES)

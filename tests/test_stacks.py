@@ -363,3 +363,15 @@ def _as_list(value: str | list[str]) -> list[str]:
 def _statements(deployment: Deployment, route: str) -> list[dict]:
     policy = deployment.one("aws:iam/rolePolicy:RolePolicy", f"vetroi-api-{route}")
     return json.loads(policy["policy"])["Statement"]
+
+
+def test_pinned_version_per_function_rolls_back_only_that_function():
+    """A per-function pin moves that function's live alias alone; the others stay on the new one."""
+    deployment = run_stack("prod", overrides={"vetroi:pinnedVersion": '{"career": "7"}'})
+
+    versions = {
+        alias["functionName"].removeprefix("vetroi-prod-"): alias["functionVersion"]
+        for alias in deployment.of_type("aws:lambda/alias:Alias")
+        if alias["functionName"] in deployment.outputs["functionNames"].values()
+    }
+    assert versions == {"career": "7", "recommend": "1", "health": "1", "uploads": "1"}
