@@ -290,12 +290,14 @@ class TcpRelay:
 
     async def set_down(self, down: bool) -> None:
         if down and self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+            server, self._server = self._server, None
+            server.close()
+            # Cut the open pipes before waiting: since Python 3.12.1 `wait_closed` waits for
+            # every connection the server accepted to end, so it would never return first.
             for writer in list(self._pipes):
                 writer.transport.abort()
             self._pipes.clear()
+            await server.wait_closed()
         elif not down and self._server is None:
             await self.start()
         self.down = down

@@ -32,6 +32,7 @@ from localdemo.aws import (
     PRIMARY_REGION,
     TABLE_NAME,
     TableReplicator,
+    TcpRelay,
     create_table,
 )
 from localdemo.cache import CacheControl, EdgeCache
@@ -208,6 +209,63 @@ def test_replicator_copies_changes_both_ways_without_bouncing(monkeypatch: Any) 
         assert replicator.replicate_once() == 1
         assert "Item" not in backup.get_item(TableName=TABLE_NAME, Key=key)
         assert replicator.replicate_once() == 0
+
+
+class _WaitsForConnections:
+    """A server whose `wait_closed` waits for its connections to end, as from Python 3.12.1."""
+
+    def __init__(self, server: asyncio.Server, relay: TcpRelay) -> None:
+        self.server, self.relay = server, relay
+
+    def close(self) -> None:
+        self.server.close()
+
+    async def wait_closed(self) -> None:
+        while self.relay._pipes:
+            await asyncio.sleep(0.01)
+        await self.server.wait_closed()
+
+
+async def _relay_scenario() -> tuple[bytes, bool, str]:
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(1024):
+            writer.write(data)
+        writer.close()
+
+    target = await asyncio.start_server(echo, "127.0.0.1", 0)
+    relay = TcpRelay("127.0.0.1", free_port(), "127.0.0.1", target.sockets[0].getsockname()[1])
+    await relay.start()
+    if sys.version_info < (3, 12, 1):
+        assert relay._server is not None
+        relay._server = _WaitsForConnections(relay._server, relay)  # type: ignore[assignment]
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", relay.port)
+        writer.write(b"ping")
+        echoed = await reader.read(4)
+        # An open pipe while the table goes down: the fault must answer, and cut the pipe.
+        await asyncio.wait_for(relay.set_down(True), 2)
+        cut = await asyncio.wait_for(reader.read(), 2) == b""
+        try:
+            await asyncio.open_connection("127.0.0.1", relay.port)
+            refused = "accepted"
+        except OSError as error:
+            refused = type(error).__name__
+        writer.close()
+    finally:
+        await asyncio.wait_for(relay.close(), 2)
+        target.close()
+        await target.wait_closed()
+    return echoed, cut, refused
+
+
+def test_table_relay_goes_down_while_a_pipe_is_open() -> None:
+    """`down` answers at once with a connection open, cuts it and refuses new ones."""
+    loop = asyncio.new_event_loop()
+    try:
+        echoed, cut, refused = loop.run_until_complete(_relay_scenario())
+    finally:
+        loop.close()
+    assert (echoed, cut, refused) == (b"ping", True, "ConnectionRefusedError")
 
 
 async def _onet_scenario() -> list[Any]:
