@@ -377,12 +377,17 @@ def test_region_health_changes_after_threshold_checks_in_a_row() -> None:
 
 
 def test_serving_region_follows_the_failover_record_rules() -> None:
-    """Primary when healthy, else backup when healthy, else primary; forced: backup."""
+    """Primary when healthy, else backup when healthy, else primary; forced: the primary
+    counts as unhealthy, so with the backup unhealthy too the primary answers, as Route53's
+    record does when both halves are unhealthy."""
     up, down = RegionHealth(1), RegionHealth(1, healthy=False)
     assert serving_region(up, up, False) == PRIMARY
     assert serving_region(down, up, False) == BACKUP
     assert serving_region(down, down, False) == PRIMARY
     assert serving_region(up, up, True) == BACKUP
+    assert serving_region(down, up, True) == BACKUP
+    assert serving_region(up, down, True) == PRIMARY
+    assert serving_region(down, down, True) == PRIMARY
 
 
 def test_routes_are_the_stacks_routes() -> None:
