@@ -80,6 +80,8 @@ class Controller(Protocol):
 
     async def static_object(self, key: str) -> bytes | None: ...
 
+    def check_faults(self, faults: dict[str, Any]) -> None: ...
+
     async def set_faults(self, faults: dict[str, Any]) -> None: ...
 
     def snapshot(self) -> dict[str, Any]: ...
@@ -525,18 +527,23 @@ class Edge:
             return _json_error(
                 400, "invalid_body", 'The body must be a JSON object, e.g. {"primary": "down"}.'
             )
+        # Every fault is checked before any is applied: a 400 changes nothing.
+        problems: dict[str, str] = {}
+        forcing = "forceFailover" in faults
+        force = faults.pop("forceFailover", None)
+        if forcing and not isinstance(force, bool):
+            problems["forceFailover"] = "expected true or false"
         try:
-            if "forceFailover" in faults:
-                force = faults.pop("forceFailover")
-                if not isinstance(force, bool):
-                    raise FaultError({"forceFailover": "expected true or false"})
-                if force != self.state.force_failover:
-                    self.state.force_failover = force
-                    self._event(f"forced failover {'on' if force else 'off'}")
-            if faults:
-                await self.controller.set_faults(faults)
-        except FaultError as error:
-            return _json_error(400, "invalid_fault", str(error), error.fields)
+            self.controller.check_faults(faults)
+        except FaultError as bad:
+            problems.update(bad.fields)
+        if problems:
+            return _json_error(400, "invalid_fault", str(FaultError(problems)), problems)
+        if isinstance(force, bool) and force != self.state.force_failover:
+            self.state.force_failover = force
+            self._event(f"forced failover {'on' if force else 'off'}")
+        if faults:
+            await self.controller.set_faults(faults)
         return web.json_response(self.status(), headers={"Cache-Control": "no-store"})
 
 

@@ -255,7 +255,8 @@ class Environment:
     async def static_object(self, key: str) -> bytes | None:
         return await asyncio.to_thread(self.aws.static_object, key)
 
-    async def set_faults(self, faults: dict[str, Any]) -> None:
+    def check_faults(self, faults: dict[str, Any]) -> None:
+        """FaultError naming every fault of `faults` that is unknown or has a bad value."""
         problems = {}
         for name, value in faults.items():
             if name not in FAULTS:
@@ -266,6 +267,9 @@ class Environment:
                 problems[name] = f"expected one of {', '.join(FAULTS[name])}, not {value!r}"
         if problems:
             raise FaultError(problems)
+
+    async def set_faults(self, faults: dict[str, Any]) -> None:
+        self.check_faults(faults)
         for name, value in faults.items():
             if name in self.regions:
                 await self._region_fault(self.regions[name], value)

@@ -100,6 +100,9 @@ class FakeOrigins:
     async def static_object(self, key: str) -> bytes | None:
         return None
 
+    def check_faults(self, faults: dict[str, Any]) -> None:
+        raise AssertionError("not used")
+
     async def set_faults(self, faults: dict[str, Any]) -> None:
         raise AssertionError("not used")
 
@@ -744,6 +747,13 @@ def test_faults_rejects_unknown_names_and_values(settled: RunningDemo) -> None:
     assert set(fields) == {"primary", "moon"}
     assert settled.status()["regions"]["primary"]["fault"] == "up"
     assert requests.post(f"{settled.url}/_demo/faults", data="[]").status_code == 400
+    # A good switch beside a bad fault: neither is applied.
+    mixed = settled.faults(forceFailover=True, primary="sideways")
+    assert mixed.status_code == 400 and set(mixed.json()["error"]["fields"]) == {"primary"}
+    assert settled.faults(forceFailover=None, backup="down").status_code == 400
+    status = settled.status()
+    assert not status["forceFailover"] and status["serving"] == "primary"
+    assert status["regions"]["backup"]["fault"] == "up"
 
 
 def test_status_reports_regions_breaker_and_recent_requests(settled: RunningDemo) -> None:
