@@ -756,6 +756,32 @@ def test_faults_rejects_unknown_names_and_values(settled: RunningDemo) -> None:
     assert status["regions"]["backup"]["fault"] == "up"
 
 
+def test_controls_refuse_other_web_pages_and_host_names(settled: RunningDemo) -> None:
+    """Another site's page (a text/plain post needs no preflight) or a rebound host name
+    cannot set faults or switch the cache; the status page's own origin and curl can."""
+    faults, cache = f"{settled.url}/_demo/faults", f"{settled.url}/_demo/cache"
+    evil = {"Origin": "https://evil.example", "Content-Type": "text/plain"}
+    refused = [
+        requests.post(faults, data='{"backup": "down"}', headers=evil, timeout=5),
+        requests.post(cache, data='{"enabled": false}', headers=evil, timeout=5),
+        requests.post(faults, data='{"backup": "down"}', headers={"Origin": "null"}, timeout=5),
+        requests.post(
+            faults, json={"backup": "down"}, headers={"Host": f"evil.example:{settled.port}"}
+        ),
+    ]
+    assert [r.status_code for r in refused] == [403] * 4, [r.text for r in refused]
+    codes = [r.json()["error"]["code"] for r in refused]
+    assert codes == ["FOREIGN_ORIGIN"] * 3 + ["FOREIGN_HOST"]
+    status = settled.status()
+    assert status["regions"]["backup"]["fault"] == "up" and status["edge"]["cache"]["enabled"]
+    for own in (settled.url, f"http://localhost:{settled.port}"):
+        host = own.removeprefix("http://")
+        accepted = requests.post(
+            faults, json={"onet": "up"}, headers={"Origin": own, "Host": host}, timeout=5
+        )
+        assert accepted.status_code == 200, accepted.text
+
+
 def test_status_reports_regions_breaker_and_recent_requests(settled: RunningDemo) -> None:
     """Health as the edge sees it, the serving region, each region's breaker, recent sources."""
     settled.http.get(f"{settled.url}/career/43-5071.00")
