@@ -54,7 +54,8 @@ class DemoConfig:
     onet_password: str | None = field(default=None, repr=False)
     onet_slow_seconds: float = 5.0
     # Seed the O*NET cache as already expired, so that every request goes through O*NET and
-    # its fallbacks (the drill's O*NET faults need that to mean anything).
+    # its fallbacks (the drill's O*NET faults need that to mean anything). The real O*NET mode
+    # always seeds it so (see cache_seeded_expired): credentials are given to be used.
     stale_cache: bool = False
     work_dir: Path = ROOT / ".build" / "localdemo"
     quiet: bool = False
@@ -64,6 +65,11 @@ class DemoConfig:
         if self.onet_mode != "auto":
             return self.onet_mode
         return "real" if self.onet_username and self.onet_password else "off"
+
+    @property
+    def cache_seeded_expired(self) -> bool:
+        """Whether the bundled O*NET cache is seeded as expired: asked for, or real O*NET."""
+        return self.stale_cache or self.onet_effective_mode == "real"
 
     @property
     def failover_budget(self) -> float:

@@ -125,7 +125,9 @@ class Environment:
             self.regions[role] = region
             region.start()
         await asyncio.to_thread(self.aws.wait_ready)
-        await asyncio.to_thread(self.aws.bootstrap, self.config.stale_cache, self.config.origins)
+        await asyncio.to_thread(
+            self.aws.bootstrap, self.config.cache_seeded_expired, self.config.origins
+        )
         await asyncio.to_thread(self.replicator.prime)
 
     async def _start_edge(self) -> None:
@@ -164,8 +166,8 @@ class Environment:
 
     async def reseed_cache(self) -> None:
         """Put the O*NET cache back as it was at the start (fresh, or expired with
-        --stale-cache), forgetting what the regions cached since."""
-        await asyncio.to_thread(self.aws.seed_cache, self.config.stale_cache)
+        --stale-cache or real O*NET), forgetting what the regions cached since."""
+        await asyncio.to_thread(self.aws.seed_cache, self.config.cache_seeded_expired)
         await asyncio.to_thread(self.replicator.prime)
 
     async def region_state(self, role: str) -> dict[str, Any]:
@@ -325,7 +327,8 @@ def banner(env: Environment) -> str:
     config = env.config
     mode = config.onet_effective_mode
     onet = {
-        "real": "the real O*NET web services, through the stand-in (faults apply)",
+        "real": "the real O*NET web services, through the stand-in (faults apply); the "
+        "cache is seeded as expired, so each career is asked of O*NET first",
         "replay": "the local stand-in answering from the bundled data",
         "off": "not called (no ONET_USERNAME/ONET_PASSWORD): the cache and static data answer",
     }[mode]

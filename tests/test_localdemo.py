@@ -567,6 +567,17 @@ def test_drill_measures_recovery_from_the_last_failure() -> None:
     assert Result("fine", get=result.get).recovered_after() == 0.0
 
 
+def test_real_onet_seeds_the_cache_as_expired() -> None:
+    """With O*NET credentials the bundled cache is expired, so the regions ask O*NET first;
+    without them it is fresh unless --stale-cache asks otherwise."""
+    real = from_environment([], {"ONET_USERNAME": "user", "ONET_PASSWORD": "secret"})
+    assert real.onet_effective_mode == "real" and real.cache_seeded_expired
+    offline = from_environment([], {})
+    assert offline.onet_effective_mode == "off" and not offline.cache_seeded_expired
+    assert from_environment(["--stale-cache"], {}).cache_seeded_expired
+    assert not from_environment(["--onet", "replay"], {}).cache_seeded_expired
+
+
 def test_config_rejects_bad_settings_with_a_clear_error() -> None:
     """A bad origin or threshold names the setting."""
     with pytest.raises(ConfigError, match="origin 'localhost:3000'"):
