@@ -82,7 +82,7 @@ class Controller(Protocol):
 
     def region_url(self, role: str) -> str: ...
 
-    async def static_object(self, key: str) -> bytes | None: ...
+    async def static_object(self, key: str) -> tuple[bytes, dict[str, str]] | None: ...
 
     def check_faults(self, faults: dict[str, Any]) -> None: ...
 
@@ -380,19 +380,15 @@ class Edge:
     async def _static(self, path: str) -> Answer | None:
         key = path.lstrip("/")  # career/<socCode>, as the fallback bucket stores it
         try:
-            data = await self.controller.static_object(key)
+            found = await self.controller.static_object(key)
         except Exception:
             log.warning("static fallback bucket unreachable", exc_info=True)
             return None
-        if data is None:
+        if found is None:
             return None
-        headers = [
-            ("Content-Type", "application/json"),
-            # As the stacks store them: short, so the regions' own answers come back within a
-            # minute of their recovery.
-            ("Cache-Control", "public, max-age=60, stale-if-error=86400"),
-            ("X-Data-Source", "static"),
-        ]
+        data, stored = found
+        # The object's own Content-Type and Cache-Control, as S3 serves them to CloudFront.
+        headers = [*stored.items(), ("X-Data-Source", "static")]
         return Answer(200, headers, data, "static", "Miss")
 
     def _forward_headers(self, request: web.Request) -> CIMultiDict[str]:

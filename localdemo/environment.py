@@ -254,7 +254,7 @@ class Environment:
     def region_url(self, role: str) -> str:
         return self.regions[role].url
 
-    async def static_object(self, key: str) -> bytes | None:
+    async def static_object(self, key: str) -> tuple[bytes, dict[str, str]] | None:
         return await asyncio.to_thread(self.aws.static_object, key)
 
     def check_faults(self, faults: dict[str, Any]) -> None:

@@ -30,6 +30,7 @@ from localdemo import cors, gateway, onetdata
 from localdemo.aws import (
     BACKUP_REGION,
     PRIMARY_REGION,
+    STATIC_CACHE_CONTROL,
     TABLE_NAME,
     TableReplicator,
     TcpRelay,
@@ -97,7 +98,7 @@ class FakeOrigins:
     def region_url(self, role: str) -> str:
         return self.urls[role]
 
-    async def static_object(self, key: str) -> bytes | None:
+    async def static_object(self, key: str) -> tuple[bytes, dict[str, str]] | None:
         return None
 
     def check_faults(self, faults: dict[str, Any]) -> None:
@@ -745,6 +746,9 @@ def test_both_regions_down(settled: RunningDemo) -> None:
     career = settled.http.get(f"{settled.url}/career/49-3023.00", timeout=10)
     assert career.status_code == 200 and career.headers["X-Vetroi-Source"] == "static"
     assert career.json()["source"] == "static"
+    # The object's own headers, as the stacks store it.
+    assert career.headers["Cache-Control"] == STATIC_CACHE_CONTROL
+    assert career.headers["Content-Type"] == "application/json"
     post = settled.http.post(f"{settled.url}/recommend", json={"branch": "army", "code": "91B"})
     assert post.status_code == 502 and _cors(post)
     assert post.json()["error"]["code"] == "ORIGIN_UNREACHABLE"
