@@ -137,8 +137,8 @@ class Environment:
         try:
             await site.start()
         except OSError as error:
-            if error.errno == errno.EADDRINUSE:
-                raise PortInUseError(self.config.host, self.config.port) from error
+            if error.errno in (errno.EADDRINUSE, errno.EACCES):
+                raise PortInUseError(self.config.host, self.config.port, error.errno) from error
             raise
 
     async def _wait_healthy(self, timeout: float = 60.0) -> None:

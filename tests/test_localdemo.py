@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -43,7 +45,7 @@ from localdemo.drill import Outcome, Result, table
 from localdemo.edge import Edge
 from localdemo.health import BACKUP, PRIMARY, RegionHealth, serving_region
 from localdemo.onet import OnetStandIn
-from localdemo.processes import free_port
+from localdemo.processes import PortInUseError, check_port_free, free_port
 from localdemo.regions import CORS_HEADERS, MONOLITH_HANDLER, ROUTES
 from tests.localdemo_env import ORIGIN, ROOT, RunningDemo
 
@@ -577,6 +579,20 @@ def test_real_onet_seeds_the_cache_as_expired() -> None:
     assert offline.onet_effective_mode == "off" and not offline.cache_seeded_expired
     assert from_environment(["--stale-cache"], {}).cache_seeded_expired
     assert not from_environment(["--onet", "replay"], {}).cache_seeded_expired
+
+
+def test_a_port_refused_for_permission_says_so(monkeypatch: Any) -> None:
+    """EACCES (a port below 1024 without root) is named as such, not as a port in use."""
+
+    def refuse(self: socket.socket, address: Any) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(socket.socket, "bind", refuse)
+    with pytest.raises(PortInUseError) as caught:
+        check_port_free("127.0.0.1", 80)
+    message = str(caught.value)
+    assert "permission denied; ports below 1024 need root" in message
+    assert "already in use" not in message and "VETROI_PORT=8000" in message
 
 
 def test_config_rejects_bad_settings_with_a_clear_error() -> None:
