@@ -560,9 +560,11 @@ def test_drill_measures_recovery_from_the_last_failure() -> None:
         Outcome(at, ok, True, 0.01, "200" if ok else "502")
         for at, ok in ((0.0, False), (0.5, False), (1.0, True), (1.5, True))
     ]
-    result.get = [Outcome(at, True, True, 0.01, "200") for at in (0.2, 0.7, 1.2)]
+    result.get = [Outcome(at, True, at != 0.2, 0.01, "200") for at in (0.2, 0.7, 1.2)]
     row = result.row()
     assert (row["recoveredAfter"], row["postCorrect"], row["getCorrect"]) == (0.7, 50.0, 100.0)
+    # Correct but without CORS is of no use to a browser.
+    assert (row["getCors"], row["getUsable"], row["postUsable"]) == (66.7, 66.7, 50.0)
     assert row["failures"] == {"POST 502": 2}
     assert "primary down" in table([row], 2.8) and "0.7 s" in table([row], 2.8)
     result.post.append(Outcome(2.0, False, True, 0.01, "502"))
