@@ -25,10 +25,10 @@ typecheck: $(STAMP)
 unit: $(STAMP) browser
 	$(BIN)/pytest
 
-# Debian's Chromium and ChromeDriver for the browser tests, installed only when missing.
+# Debian's Chromium for the browser tests (Playwright drives it), installed only when missing.
 browser:
 	@command -v chromium >/dev/null || (apt-get update && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver)
+		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
 # The whole platform locally, offline, on http://127.0.0.1:8000 (VETROI_PORT) until Ctrl-C.
 demo: $(STAMP)

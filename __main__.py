@@ -80,6 +80,8 @@ package = packaging.build_package(
     platform=settings.package_platform,
     python_version=settings.python_version,
     out_dir=ROOT / ".build",
+    # One package serves every function of either layout; errors name it so.
+    name="vetroi-api (every function's code)",
 )
 if package.bytecode is None:
     pulumi.log.warn(

@@ -137,6 +137,7 @@ class RegionalApi(pulumi.ComponentResource):
                 environment=args.environment,
                 statements=[s for route in routes for s in args.permissions.get(route, [])],
                 description=f"VetROI API: {', '.join(routes)}",
+                target=target,
             )
             function_args.function_name = f"vetroi-{args.settings.stack}-{target}"
             functions[target] = ApiFunction(
@@ -270,6 +271,17 @@ class RegionalApi(pulumi.ComponentResource):
             retention_in_days=args.settings.log_retention_days,
             opts=child,
         )
+        # Execution logging (logging_level below) writes to this group; API Gateway would
+        # create it itself, with no retention, if it did not exist before the stage logs.
+        execution_logs = aws.cloudwatch.LogGroup(
+            f"{name}-execution-logs",
+            name=pulumi.Output.concat(
+                "API-Gateway-Execution-Logs_", self.rest_api.id, "/", args.settings.stage_name
+            ),
+            region=args.settings.region,
+            retention_in_days=args.settings.log_retention_days,
+            opts=child,
+        )
         stage = aws.apigateway.Stage(
             f"{name}-stage",
             rest_api=self.rest_api.id,
@@ -280,8 +292,10 @@ class RegionalApi(pulumi.ComponentResource):
             access_log_settings=aws.apigateway.StageAccessLogSettingsArgs(
                 destination_arn=access_logs.arn, format=ACCESS_LOG_FORMAT
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[account.account]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[account.account, execution_logs]),
         )
+        # REST APIs throttle per method: the `*/*` method settings give each method of the stage
+        # these limits separately (8 methods here), not one budget for the whole stage.
         aws.apigateway.MethodSettings(
             f"{name}-method-settings",
             rest_api=self.rest_api.id,

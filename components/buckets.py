@@ -27,13 +27,16 @@ def secure_bucket(
     *,
     kms_key_arn: pulumi.Input[str] | None = None,
     expire_days: int | None = None,
+    retain_on_delete: bool = False,
 ) -> None:
     """Block public access, turn on versioning and encryption, and expire what is old.
 
     Encryption is SSE-KMS with `kms_key_arn`, else SSE-S3 (which CloudFront's origin access
     control can read without a key policy). With `expire_days`, current objects expire too.
+    With `retain_on_delete` (a bucket that outlives the stack), deleting these resources from the
+    stack leaves them on the bucket, so it is not left public, unversioned or unencrypted.
     """
-    child = pulumi.ResourceOptions(parent=parent)
+    child = pulumi.ResourceOptions(parent=parent, retain_on_delete=retain_on_delete)
     aws.s3.BucketPublicAccessBlock(
         f"{name}-public-access",
         bucket=bucket.id,

@@ -63,6 +63,9 @@ class GlobalData(pulumi.ComponentResource):
         region = args.primary_region
         # Data resources are protected and survive `pulumi destroy` and stack removal.
         keep = pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True)
+        # What configures them is retained too: a destroy (after unprotecting, or with
+        # --exclude-protected) leaves each bucket as private, encrypted and TLS-only as it was.
+        kept = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
 
         self.table = aws.dynamodb.Table(
             f"{name}-table",
@@ -108,7 +111,7 @@ class GlobalData(pulumi.ComponentResource):
             name="alias/vetroi-dd214",
             target_key_id=self.upload_key.key_id,
             region=region,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=kept,
         )
         self.upload_bucket = self._bucket(
             f"{name}-dd214",
@@ -134,7 +137,7 @@ class GlobalData(pulumi.ComponentResource):
                         max_age_seconds=600,
                     )
                 ],
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=kept,
             )
         self.cache_bucket = self._bucket(
             f"{name}-onet-cache",
@@ -179,12 +182,20 @@ class GlobalData(pulumi.ComponentResource):
                 parent=self, protect=True, retain_on_delete=True, import_=adopt
             ),
         )
-        secure_bucket(name, bucket, region, self, kms_key_arn=kms_key_arn, expire_days=expire_days)
+        secure_bucket(
+            name,
+            bucket,
+            region,
+            self,
+            kms_key_arn=kms_key_arn,
+            expire_days=expire_days,
+            retain_on_delete=True,
+        )
         aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=bucket.id,
             region=region,
             policy=bucket.arn.apply(deny_insecure_transport),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
         return bucket

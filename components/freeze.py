@@ -76,11 +76,15 @@ def enforce(settings: Settings, now: datetime | None = None) -> Window | None:
         return frozen
 
     ends = _iso(frozen.ends)
-    if pulumi.runtime.is_dry_run():
-        pulumi.log.warn(f"change freeze in force until {ends}: this preview cannot be deployed.")
-        return frozen
     if reason:
+        # Logged by the preview as well, so whoever approves the update reads the reason.
         pulumi.log.warn(f"change freeze until {ends} overridden: {reason}")
+        return frozen
+    if pulumi.runtime.is_dry_run():
+        pulumi.log.warn(
+            f"change freeze in force until {ends}: this preview cannot be deployed without "
+            f"{PROJECT}:freezeOverrideReason."
+        )
         return frozen
     if settings.freeze_override_reason is not None:
         raise ChangeFreezeError(

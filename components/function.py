@@ -16,6 +16,11 @@ Releases:
 - Rollback (`pinned_version` set): `live` points at that published version with no canary,
   whatever `canary_weight` says, and no rebuild happens. Clear the setting to roll forward.
 
+Provisioned concurrency on `live`: with a demo window (`demo_window`, from `demoTime`), Application
+Auto Scaling raises it to `provisioned_concurrency` when the window opens and lowers it to 0 when
+it closes, on its own schedule, so nothing is billed outside the window and no `up` is needed
+inside the freeze. Without a demo window it is a plain, always-on configuration.
+
 Known limitations:
 - A canary needs a live alias to compare against. On the first deployment of a function there is
   none, so the alias points at the new version and a warning says the canary did not apply.
@@ -23,6 +28,9 @@ Known limitations:
   alias lookup fail the deployment: deploy once with `canary_weight` 0 to create the alias.
 - To learn whether the function exists, each function with a canary lists the functions of its
   region (one paginated Lambda call per function per `up`).
+- The demo window's schedule is fixed at deploy time. An `up` after the window has opened moves
+  the raise to a few minutes after the `up` (with a warning), and one after it has closed
+  declares no provisioned concurrency at all.
 - A canary only ever compares two versions: a second code change during a canary replaces the
   first canary version, and the stable version stays the one `live` pointed at before.
 """
@@ -33,11 +41,13 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
+from components.freeze import DEMO_LENGTH
 from components.iam import assume_role_policy
 from components.packaging import HOST, Package
 from components.settings import Settings
@@ -50,6 +60,11 @@ ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
 # X-Ray has no resource-level permissions: these two actions only accept Resource "*".
 XRAY_ACTIONS = ("xray:PutTelemetryRecords", "xray:PutTraceSegments")
+# Application Auto Scaling's dimension for a Lambda alias's provisioned concurrency.
+CONCURRENCY_DIMENSION = "lambda:function:ProvisionedConcurrency"
+# An `up` inside the demo window raises the concurrency this long after the program runs, so the
+# one-time action is still in the future when Application Auto Scaling receives it.
+LATE_RAISE_DELAY = timedelta(minutes=10)
 _PLATFORM_ARCHITECTURE = {"manylinux2014_aarch64": "arm64", "manylinux2014_x86_64": "x86_64"}
 
 
@@ -65,6 +80,14 @@ class Statement:
     resources: Sequence[pulumi.Input[str]]
     # IAM condition block, e.g. {"StringEquals": {"cloudwatch:namespace": "VetROI"}}.
     conditions: Mapping[str, Mapping[str, str]] | None = None
+
+
+@dataclass(frozen=True)
+class DemoWindow:
+    """When provisioned concurrency is raised (before the demo) and lowered again (after it)."""
+
+    starts: datetime
+    ends: datetime
 
 
 @dataclass
@@ -84,6 +107,8 @@ class ApiFunctionArgs:
     canary_weight: float = 0.0
     pinned_version: str | None = None
     provisioned_concurrency: int = 0
+    # With a window, provisioned concurrency is scheduled for it; without, it is always on.
+    demo_window: DemoWindow | None = None
     # Defaults to "<project>-<stack>-<component name>", unique per stack in its region.
     function_name: str | None = None
     description: str | None = None
@@ -98,7 +123,13 @@ class ApiFunctionArgs:
         environment: Mapping[str, pulumi.Input[str]] | None = None,
         statements: Sequence[Statement] = (),
         description: str | None = None,
+        target: str | None = None,
     ) -> ApiFunctionArgs:
+        """`target` is the function's name in the layout (career, monolith...), for its pin."""
+        demo_window = None
+        if settings.demo_time is not None:
+            lead = timedelta(minutes=settings.provisioned_concurrency_lead_minutes)
+            demo_window = DemoWindow(settings.demo_time - lead, settings.demo_time + DEMO_LENGTH)
         return cls(
             package=package,
             handler=handler,
@@ -111,8 +142,9 @@ class ApiFunctionArgs:
             statements=statements,
             region=settings.region,
             canary_weight=settings.canary_weight,
-            pinned_version=settings.pinned_version,
+            pinned_version=settings.pinned_version_of(target),
             provisioned_concurrency=settings.provisioned_concurrency,
+            demo_window=demo_window,
             description=description,
         )
 
@@ -126,6 +158,8 @@ class ApiFunction(pulumi.ComponentResource):
     function: aws.lambda_.Function
     alias: aws.lambda_.Alias
     provisioned_concurrency: aws.lambda_.ProvisionedConcurrencyConfig | None
+    concurrency_target: aws.appautoscaling.Target | None
+    concurrency_schedule: list[aws.appautoscaling.ScheduledAction]
     function_name: pulumi.Output[str]
     version: pulumi.Output[str]
     alias_arn: pulumi.Output[str]
@@ -170,7 +204,11 @@ class ApiFunction(pulumi.ComponentResource):
         self.invoke_arn = self.alias.invoke_arn
 
         self.provisioned_concurrency = None
-        if args.provisioned_concurrency > 0:
+        self.concurrency_target = None
+        self.concurrency_schedule = []
+        if args.provisioned_concurrency > 0 and args.demo_window is not None:
+            self._scheduled_concurrency(name, function_name, args, args.demo_window)
+        elif args.provisioned_concurrency > 0:
             self.provisioned_concurrency = aws.lambda_.ProvisionedConcurrencyConfig(
                 f"{name}-concurrency",
                 function_name=self.function.name,
@@ -204,8 +242,10 @@ class ApiFunction(pulumi.ComponentResource):
             runtime=args.runtime,
             handler=args.handler,
             architectures=[args.architecture],
+            # Pulumi re-zips the archive before upload, so Lambda's CodeSha256 differs from the
+            # package's hash; the change trigger is source_code_hash, compared as given: same
+            # zip, same hash, so an unchanged package updates nothing and publishes nothing.
             code=pulumi.FileArchive(str(args.package.path)),
-            # Same zip, same hash: an unchanged package updates nothing and publishes nothing.
             source_code_hash=args.package.sha256_b64,
             memory_size=args.memory_mb,
             timeout=args.timeout_seconds,
@@ -219,6 +259,68 @@ class ApiFunction(pulumi.ComponentResource):
             # The policy first, so the first invocation can already write its logs.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, self.policy]),
         )
+
+    def _scheduled_concurrency(
+        self, name: str, function_name: str, args: ApiFunctionArgs, window: DemoWindow
+    ) -> None:
+        """Provisioned concurrency on `live` for the demo window only, by Application Auto Scaling.
+
+        Registering the alias as a scalable target makes AWS create the service-linked role
+        AWSServiceRoleForApplicationAutoScaling_LambdaConcurrency if the account has none yet
+        (the deployer needs iam:CreateServiceLinkedRole once); nothing else is declared for it.
+        """
+        now = datetime.now(UTC)
+        if now >= window.ends:
+            pulumi.log.warn(
+                f"{function_name}: the demo window ended at {_iso(window.ends)}, so no "
+                "provisioned concurrency is scheduled; set demoTime to the next demo",
+                resource=self,
+            )
+            return
+        starts = window.starts
+        if now >= starts:
+            starts = (now + LATE_RAISE_DELAY).replace(second=0, microsecond=0)
+            pulumi.log.warn(
+                f"{function_name}: the demo window opened at {_iso(window.starts)}; provisioned "
+                f"concurrency is raised at {_iso(starts)} instead, after this update",
+                resource=self,
+            )
+
+        # The scheduled actions own the capacity from here on; the target only registers the
+        # alias, so a refresh after an action has run is not reverted by the next `up`.
+        self.concurrency_target = aws.appautoscaling.Target(
+            f"{name}-concurrency-target",
+            service_namespace="lambda",
+            resource_id=self.alias.name.apply(lambda alias: f"function:{function_name}:{alias}"),
+            scalable_dimension=CONCURRENCY_DIMENSION,
+            min_capacity=0,
+            max_capacity=args.provisioned_concurrency,
+            region=args.region,
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["minCapacity", "maxCapacity"]),
+        )
+        previous: list[pulumi.Resource] = []
+        for suffix, moment, capacity in (
+            ("raise", starts, args.provisioned_concurrency),
+            ("lower", window.ends, 0),
+        ):
+            action = aws.appautoscaling.ScheduledAction(
+                f"{name}-concurrency-{suffix}",
+                name=f"{function_name}-demo-{suffix}",
+                service_namespace=self.concurrency_target.service_namespace,
+                resource_id=self.concurrency_target.resource_id,
+                scalable_dimension=self.concurrency_target.scalable_dimension,
+                # One-time `at` expressions, read in the timezone given (UTC, also the default).
+                schedule=f"at({moment.astimezone(UTC):%Y-%m-%dT%H:%M:%S})",
+                timezone="Etc/UTC",
+                scalable_target_action=aws.appautoscaling.ScheduledActionScalableTargetActionArgs(
+                    min_capacity=capacity, max_capacity=capacity
+                ),
+                region=args.region,
+                # Actions on one target are put one at a time: AWS refuses concurrent updates.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=previous),
+            )
+            self.concurrency_schedule.append(action)
+            previous = [action]
 
     def _alias(self, name: str, function_name: str, args: ApiFunctionArgs) -> aws.lambda_.Alias:
         new_version = self.function.version
@@ -339,6 +441,10 @@ def _policy_document(
 
     resource_lists = [pulumi.Output.all(*s.resources) for s in statements]
     return pulumi.Output.all(log_group_arn, *resource_lists).apply(render)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _live_version(function_name: str, region: str | None) -> str | None:

@@ -5,8 +5,20 @@ requirements with pip (wheels only) for the Lambda platform, copies the applicat
 next to them, strips what pip leaves behind that differs from one install to the next,
 byte-compiles everything with the target's Python, and writes a zip whose bytes depend only on
 its inputs: sorted entries, one fixed timestamp, fixed permissions, fixed compression. The same
-sources and requirements therefore give the same base64 SHA-256 (the format of Lambda's
-`source_code_hash`), so an `up` without a change redeploys nothing.
+sources and requirements therefore give the same base64 SHA-256 (`Package.sha256_b64`), which
+the function passes as `source_code_hash`: the provider compares it with the one in the state to
+decide whether the code changed, so an `up` without a change redeploys nothing.
+
+What reaches Lambda is not this file byte for byte: the function hands it over as a
+`pulumi.FileArchive`, and Pulumi reads the zip's entries and writes them into a zip of its own
+(its own deflate, its own fixed time, no Unix modes) before the provider uploads it. So Lambda's
+`CodeSha256` is the hash of Pulumi's zip, not `sha256_b64`, and the 0644 modes written here do
+not reach Lambda. Change detection is unaffected: `source_code_hash` is compared as given, and
+Pulumi's archive hash is the hash of this zip's bytes, stable for the same inputs.
+
+No `__pycache__` is stripped: the `.pyc` files in it are built here on purpose (see "Byte code"),
+for the target's Python only, and are part of what the zip's hash covers. The build debris that is
+stripped is what pip leaves (install records, scripts) and tests.
 
 Byte code. The zip carries the dependencies, so nothing in it comes precompiled as the runtime's
 own boto3 does, and `/var/task` is read-only: without `.pyc` files in the zip, every cold start
@@ -94,8 +106,10 @@ _INSTALL_RECORDS = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.js
 SERVICES_FILE = "aws-services.txt"
 
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold
-_FILE_MODE = 0o100644  # regular file, readable by the Lambda runtime's user
-_UNIX = 3  # zip "made by" system; makes the mode bits above meaningful everywhere
+# Fixed so that the zip's bytes do not depend on the build machine's umask. Pulumi re-zips the
+# archive before upload without modes, so these matter to the bytes and the hash, not to Lambda.
+_FILE_MODE = 0o100644
+_UNIX = 3  # zip "made by" system; makes the mode bits above meaningful to a reader of this zip
 
 TASK_ROOT = "/var/task"  # where Lambda unpacks a zip package
 BUILD_PYTHON_VARIABLE = "VETROI_BUILD_PYTHON"
@@ -108,13 +122,14 @@ class PackageError(Exception):
 class PackageTooLargeError(PackageError):
     """The package is over one of Lambda's size limits for a directly uploaded zip."""
 
-    def __init__(self, name: str, what: str, actual: int, limit: int) -> None:
+    def __init__(self, name: str, source: Path, what: str, actual: int, limit: int) -> None:
         self.name = name
         self.actual = actual
         self.limit = limit
         super().__init__(
-            f"function package {name!r} is {_mb(actual)} {what}, over Lambda's limit of "
-            f"{_mb(limit)}: drop dependencies from its requirements or split the function"
+            f"function package {name!r} (the code in {source} and its requirements) is "
+            f"{_mb(actual)} {what}, over Lambda's limit of {_mb(limit)}: drop dependencies "
+            "from its requirements or split the function"
         )
 
 
@@ -123,7 +138,9 @@ class Package:
     """A built deployment zip and what Lambda will check about it."""
 
     path: Path
-    sha256_b64: str  # base64 of the SHA-256 of the zip: Lambda's CodeSha256 and source_code_hash
+    # base64 of the SHA-256 of this zip: the function's source_code_hash (its change trigger).
+    # Not Lambda's CodeSha256: Pulumi re-zips the archive before upload (module docstring).
+    sha256_b64: str
     size: int
     unpacked_size: int
     key: str
@@ -186,9 +203,11 @@ def build_package(
             )  # fmt: skip
     # Checked on every call, so a cached package is held to the limits of this call too.
     if package.unpacked_size > max_unpacked_bytes:
-        raise PackageTooLargeError(name, "unzipped", package.unpacked_size, max_unpacked_bytes)
+        raise PackageTooLargeError(
+            name, source, "unzipped", package.unpacked_size, max_unpacked_bytes
+        )
     if package.size > max_zip_bytes:
-        raise PackageTooLargeError(name, "zipped", package.size, max_zip_bytes)
+        raise PackageTooLargeError(name, source, "zipped", package.size, max_zip_bytes)
     return package
 
 
@@ -379,7 +398,7 @@ def _build(
         unpacked = sum(path.stat().st_size for _, path in files)
         if unpacked > max_unpacked_bytes:
             # Stop before spending time on a zip that cannot be deployed.
-            raise PackageTooLargeError(name, "unzipped", unpacked, max_unpacked_bytes)
+            raise PackageTooLargeError(name, source, "unzipped", unpacked, max_unpacked_bytes)
 
         partial = Path(work, "package.zip")
         _write_zip(partial, files)

@@ -5,11 +5,19 @@ fills in those defaults itself; this module reads them from the same file so tha
 behaves the same under the mock runtime, where there is no CLI. A stack with bad settings stops
 with one `SettingsError` that names every bad key, its value and what is expected, rather than
 failing on the first one.
+
+The CLI refuses to run a stack that lacks a key declared without a default, and a key declared
+`secret: true` cannot carry a default. So every optional key has a default (`""` for an unset
+string, which this module reads as unset), and the keys read as secrets (`SECRET_KEYS`) are
+declared plain with a `""` default: this module checks instead that a value given for one was
+stored with `pulumi config set --secret`, which the engine tells the program through the secret
+keys it passes with the config (`pulumi.runtime.is_config_secret`).
 """
 
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import re
 from collections.abc import Callable
@@ -35,6 +43,12 @@ LAMBDA_PYTHON_VERSIONS = ("3.12", "3.13", "3.14")
 ARCHITECTURES = ("arm64", "x86_64")
 ROLES = ("primary", "backup")
 LAYOUTS = ("perRoute", "monolith")
+# The functions each layout deploys (components.api builds them); pinnedVersion may name these.
+LAYOUT_FUNCTIONS = {
+    "perRoute": ("recommend", "career", "health", "uploads"),
+    "monolith": ("monolith",),
+}
+VERSION = re.compile(r"^[1-9][0-9]*$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -49,6 +63,10 @@ HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&*+.^_`|~-]+$")
 # CloudFront documents no bound for Access-Control-Max-Age; browsers keep a preflight at most a
 # day (Firefox; Chromium two hours), so a longer one would have no effect.
 CORS_MAX_AGE_SECONDS = 86400
+# A host name of an origin: DNS labels (localhost included); IP addresses are checked apart.
+HOST = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+# Keys whose values the program reads as Pulumi secrets; each must be set with --secret.
+SECRET_KEYS = ("onetUsername", "onetPassword", "alertHttpsEndpoints")
 
 
 class SettingsError(pulumi.RunError):
@@ -59,6 +77,9 @@ class SettingsError(pulumi.RunError):
         lines = [f"stack {stack!r} has {len(problems)} bad setting(s):"]
         lines += [f"  - {p.key} = {p.value!r}: expected {p.expected}" for p in problems]
         lines.append(f"Fix each with `pulumi config set {PROJECT}:<key> <value> -s {stack}`.")
+        # Keys of another namespace (aws:region) are set under their own name.
+        for key in sorted({p.key for p in problems if ":" in p.key}):
+            lines.append(f"Fix {key} with `pulumi config set {key} <value> -s {stack}`.")
         super().__init__("\n".join(lines))
 
 
@@ -115,8 +136,10 @@ class Settings:
     api_4xx_alarm_threshold: int
     warmup_interval_minutes: int
     provisioned_concurrency: int
+    provisioned_concurrency_lead_minutes: int
     canary_weight: float
-    pinned_version: str | None
+    # One version for every function, or function name -> version; None when nothing is pinned.
+    pinned_version: str | dict[str, str] | None
     # Secrets stay Outputs so that Pulumi keeps them encrypted in state and outputs.
     onet_username: pulumi.Output[str] | None = field(default=None, repr=False)
     onet_password: pulumi.Output[str] | None = field(default=None, repr=False)
@@ -125,6 +148,12 @@ class Settings:
     @property
     def is_primary(self) -> bool:
         return self.role == "primary"
+
+    def pinned_version_of(self, function: str | None) -> str | None:
+        """The version `function`'s live alias is pinned to, or None when it is not pinned."""
+        if isinstance(self.pinned_version, dict):
+            return self.pinned_version.get(function) if function else None
+        return self.pinned_version
 
     @property
     def runtime(self) -> str:
@@ -151,12 +180,13 @@ def declared_keys(project_file: Path = PROJECT_FILE) -> dict[str, dict[str, Any]
 
 
 def known_regions() -> frozenset[str]:
-    # botocore ships the region list of each partition, so no call to AWS is needed.
+    """The regions of the standard `aws` partition with Lambda.
+
+    botocore ships the region list, so no call to AWS is needed. China, GovCloud and the isolated
+    partitions are left out: the program writes `arn:aws:` ARNs, which are wrong there.
+    """
     session = boto3.session.Session()
-    regions: set[str] = set()
-    for partition in session.get_available_partitions():
-        regions.update(session.get_available_regions("lambda", partition_name=partition))
-    return frozenset(regions)
+    return frozenset(session.get_available_regions("lambda", partition_name="aws"))
 
 
 def load(config: pulumi.Config | None = None, stack: str | None = None) -> Settings:
@@ -172,9 +202,11 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         "aws:region", aws_region, lambda v: v in regions, "an AWS region such as us-east-2"
     )
     other_region = reader.text("otherRegion")
-    if other_region is not None and other_region not in regions:
+    if other_region is None:
+        reader.problem("otherRegion", other_region, "the other stack's AWS region, e.g. us-west-2")
+    elif other_region not in regions:
         reader.problem("otherRegion", other_region, "an AWS region such as us-west-2")
-    elif other_region is not None and other_region == region:
+    elif other_region == region:
         reader.problem("otherRegion", other_region, f"a region other than aws:region ({region})")
 
     origins = reader.string_list("corsOrigins")
@@ -196,6 +228,13 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
     if hosted_zone_id and not domain:
         reader.problem("domain", domain, "the domain of the zone given as hostedZoneId")
 
+    onet_username = reader.secret_text("onetUsername")
+    onet_password = reader.secret_text("onetPassword")
+    # One credential without the other would leave O*NET off with only a warning.
+    for given, missing in (("onetUsername", "onetPassword"), ("onetPassword", "onetUsername")):
+        if reader.is_set(given) and not reader.is_set(missing):
+            reader.problem(missing, "", f"set too, with --secret, since {given} is set")
+
     settings = Settings(
         stack=stack,
         role=reader.choice("role", ROLES),
@@ -211,14 +250,12 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         python_version=reader.choice("pythonVersion", LAMBDA_PYTHON_VERSIONS),
         function_memory_mb=reader.integer("functionMemoryMb", 128, 10240),
         function_timeout_seconds=reader.integer("functionTimeoutSeconds", 1, 29),
-        log_retention_days=reader.check(
+        log_retention_days=reader.member(
             "logRetentionDays",
-            reader.integer("logRetentionDays", 1, 3653),
-            lambda v: v in LOG_RETENTION_DAYS,
+            LOG_RETENTION_DAYS,
             "one of CloudWatch's retention periods: "
             + ", ".join(map(str, sorted(LOG_RETENTION_DAYS))),
-        )
-        or 0,
+        ),
         throttle_rate_limit=reader.number("throttleRateLimit", 1, 10000),
         throttle_burst_limit=reader.integer("throttleBurstLimit", 1, 5000),
         stage_name=reader.pattern(
@@ -234,8 +271,10 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         alert_emails=tuple(reader.emails("alertEmails")),
         domain=domain,
         hosted_zone_id=hosted_zone_id,
-        health_check_interval=reader.integer_choice(
-            "healthCheckInterval", (10, 30), "10 or 30 (Route53 supports no other interval)"
+        health_check_interval=reader.member(
+            "healthCheckInterval",
+            frozenset({10, 30}),
+            "10 or 30 (Route53 supports no other interval)",
         ),
         health_check_failure_threshold=reader.integer("healthCheckFailureThreshold", 1, 10),
         failover_record_ttl=reader.integer("failoverRecordTtl", 1, 86400),
@@ -253,15 +292,17 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         api_4xx_alarm_threshold=reader.integer("api4xxAlarmThreshold", 1, 1_000_000),
         warmup_interval_minutes=reader.integer("warmupIntervalMinutes", 1, 60),
         provisioned_concurrency=reader.integer("provisionedConcurrency", 0, 1000),
-        canary_weight=reader.number("canaryWeight", 0, 1),
-        pinned_version=reader.optional_pattern(
-            "pinnedVersion", re.compile(r"^[1-9][0-9]*$"), "a published version number"
+        provisioned_concurrency_lead_minutes=reader.integer(
+            "provisionedConcurrencyLeadMinutes", 5, 24 * 60
         ),
-        onet_username=config.get_secret("onetUsername"),
-        onet_password=config.get_secret("onetPassword"),
+        canary_weight=reader.number("canaryWeight", 0, 1),
+        pinned_version=reader.pinned_versions("pinnedVersion"),
+        onet_username=onet_username,
+        onet_password=onet_password,
         alert_https_endpoints=reader.secret_urls("alertHttpsEndpoints"),
     )
     _check_edge(settings, reader)
+    _check_pinned(settings, reader)
     if reader.problems:
         raise SettingsError(stack, reader.problems)
     return settings
@@ -304,6 +345,19 @@ def _header_names(reader: _Reader, key: str) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _check_pinned(settings: Settings, reader: _Reader) -> None:
+    """A per-function pin must name a function the stack's layout deploys."""
+    if not isinstance(settings.pinned_version, dict):
+        return
+    functions = LAYOUT_FUNCTIONS.get(settings.function_layout, ())
+    for name in sorted(set(settings.pinned_version) - set(functions)):
+        reader.problem(
+            "pinnedVersion",
+            name,
+            f"a function of the {settings.function_layout} layout: " + ", ".join(functions),
+        )
+
+
 def _configured_keys() -> set[str]:
     """Every key set for this stack, from wherever the language host passed them."""
     from pulumi.runtime import config as runtime_config
@@ -312,14 +366,38 @@ def _configured_keys() -> set[str]:
 
 
 def _is_origin(value: str) -> bool:
+    """`scheme://host[:port]` exactly as a browser sends it in `Origin` (no path, no wildcard)."""
     parsed = urlparse(value)
+    try:
+        port = parsed.port  # raises ValueError outside 0-65535 or when not a number
+    except ValueError:
+        return False
+    host = parsed.hostname or ""
+    if host.startswith("[") or ":" in host:
+        host_ok = _is_ip(host.strip("[]"))
+    else:
+        host_ok = bool(HOST.match(host)) or _is_ip(host)
     return (
         parsed.scheme in ("http", "https")
-        and bool(parsed.hostname)
-        and parsed.path in ("",)
+        and host_ok
+        and port != 0
+        and parsed.username is None
+        and parsed.password is None
+        # A browser sends the host in lower case; an origin in capitals would never match.
+        and parsed.netloc == parsed.netloc.lower()
+        and parsed.path == ""
+        and not parsed.params
         and not parsed.query
         and not parsed.fragment
     )
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_https_url(value: str | None) -> bool:
@@ -394,6 +472,18 @@ class _Reader:
         self.problem(key, value, "true or false")
         return False
 
+    def member(self, key: str, allowed: frozenset[int], expected: str) -> int:
+        """A whole number that must be one of `allowed`; one problem however it is wrong."""
+        value = self.raw(key)
+        try:
+            number = int(str(value))
+        except ValueError:
+            number = None
+        if number is None or number not in allowed:
+            self.problem(key, value, expected)
+            return min(allowed)
+        return number
+
     def integer(self, key: str, low: int, high: int) -> int:
         value = self.raw(key)
         try:
@@ -403,18 +493,6 @@ class _Reader:
             return low
         if not low <= number <= high:
             self.problem(key, value, f"a whole number from {low} to {high}")
-        return number
-
-    def integer_choice(self, key: str, choices: tuple[int, ...], expected: str) -> int:
-        """A whole number from a fixed set, reported once when it is not one of them."""
-        value = self.raw(key)
-        try:
-            number = int(str(value))
-        except ValueError:
-            number = None
-        if number not in choices:
-            self.problem(key, value, expected)
-            return choices[0]
         return number
 
     def number(self, key: str, low: float, high: float) -> float:
@@ -464,9 +542,52 @@ class _Reader:
             return None
         return moment.astimezone(UTC)
 
+    def is_set(self, key: str) -> bool:
+        return self.config.get(key) not in (None, "")
+
+    def secret_raw(self, key: str) -> str | None:
+        """A key read as a secret: None when unset (""), a problem when stored in plain text."""
+        raw = self.config.get(key)
+        if raw in (None, ""):
+            return None
+        if not pulumi.runtime.is_config_secret(self.config.full_key(key)):
+            self.problem(
+                key,
+                "[not shown]",
+                f"a secret: store it with `pulumi config set --secret {self.config.full_key(key)}"
+                " <value>`, not in plain text",
+            )
+        return raw
+
+    def secret_text(self, key: str) -> pulumi.Output[str] | None:
+        raw = self.secret_raw(key)
+        return None if raw is None else pulumi.Output.secret(raw)
+
+    def pinned_versions(self, key: str) -> str | dict[str, str] | None:
+        """One version number, or a JSON object of function name -> version number."""
+        value = self.text(key)
+        if value is None or not value.lstrip().startswith("{"):
+            return self.optional_pattern(key, VERSION, "a published version number")
+        try:
+            pins = json.loads(value)
+        except json.JSONDecodeError:
+            pins = None
+        if not isinstance(pins, dict):
+            self.problem(key, value, 'a version number or a JSON object such as {"career": "7"}')
+            return None
+        versions: dict[str, str] = {}
+        for name, version in pins.items():
+            # JSON numbers are accepted as well as strings; true and 7.5 are not versions.
+            text = str(version) if isinstance(version, str | int) else ""
+            if isinstance(version, bool) or not VERSION.match(text):
+                self.problem(key, {name: version}, "a published version number per function")
+            else:
+                versions[name] = text
+        return versions
+
     def secret_urls(self, key: str) -> pulumi.Output[list[str]] | None:
         """HTTPS endpoints (PagerDuty, Opsgenie) that embed a token; checked and kept secret."""
-        raw = self.config.get(key)
+        raw = self.secret_raw(key)
         if raw is None:
             return None
         # Values of secret keys reach the program in clear; the check below never prints one.

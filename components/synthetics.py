@@ -23,6 +23,8 @@ HANDLER = "vetroi_probe.handler.lambda_handler"
 # Two endpoints probed at once, four checks each, five seconds at most per request.
 TIMEOUT_SECONDS = 60
 REQUEST_TIMEOUT_SECONDS = 5
+# Lambda's floor for the age of an asynchronous event; an older run is dropped, not started late.
+ASYNC_EVENT_AGE_SECONDS = 60
 
 
 @dataclass
@@ -100,6 +102,17 @@ class SyntheticCheck(pulumi.ComponentResource):
             retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
                 maximum_retry_attempts=0, maximum_event_age_in_seconds=60
             ),
+            region=args.region,
+            opts=child,
+        )
+        # EventBridge invokes asynchronously, and Lambda retries a failed asynchronous run twice
+        # by itself: a retried probe would publish a late, duplicate result for the same period.
+        aws.lambda_.FunctionEventInvokeConfig(
+            f"{name}-async",
+            function_name=self.function.function.name,
+            qualifier=self.function.alias.name,
+            maximum_retry_attempts=0,
+            maximum_event_age_in_seconds=ASYNC_EVENT_AGE_SECONDS,
             region=args.region,
             opts=child,
         )

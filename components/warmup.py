@@ -21,6 +21,8 @@ WARMUP_EVENT = {"warmup": True}
 ALIAS_NAME = "live"
 # EventBridge accepts at most five targets per rule.
 TARGETS_PER_RULE = 5
+# Lambda's floor for the age of an asynchronous event: a late warm-up is dropped, not run.
+ASYNC_EVENT_AGE_SECONDS = 60
 
 
 @dataclass
@@ -67,6 +69,17 @@ class Warmup(pulumi.ComponentResource):
                     retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
                         maximum_retry_attempts=0, maximum_event_age_in_seconds=60
                     ),
+                    region=args.region,
+                    opts=child,
+                )
+                # EventBridge invokes asynchronously, and Lambda would retry a failed warm-up
+                # twice by itself on top of the rule's own retry policy.
+                aws.lambda_.FunctionEventInvokeConfig(
+                    f"{name}-{route}-async",
+                    function_name=args.function_names[route],
+                    qualifier=ALIAS_NAME,
+                    maximum_retry_attempts=0,
+                    maximum_event_age_in_seconds=ASYNC_EVENT_AGE_SECONDS,
                     region=args.region,
                     opts=child,
                 )

@@ -53,6 +53,9 @@ CACHE_BUCKET = f"vetroi-onet-cache-{ACCOUNT_ID}-{PRIMARY_REGION}"
 STATIC_BUCKET = f"vetroi-static-fallback-{ACCOUNT_ID}"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 CACHE_FRESH_SECONDS = 7 * 24 * 3600  # the functions' default VETROI_CACHE_TTL_SECONDS
+# As components/edge.py stores each career in the static-fallback bucket (a test holds them
+# equal; repeated here so that starting the demo never imports Pulumi).
+STATIC_CACHE_CONTROL = "public, max-age=60, stale-if-error=86400"
 
 
 class LocalAws:
@@ -119,13 +122,7 @@ class LocalAws:
             for job in jobs:
                 job.result()
             static = [
-                pool.submit(
-                    static_s3.put_object,
-                    Bucket=STATIC_BUCKET,
-                    Key=f"career/{soc}",
-                    Body=json.dumps(body).encode(),
-                    ContentType="application/json",
-                )
+                pool.submit(static_s3.put_object, Bucket=STATIC_BUCKET, **static_object(soc, body))
                 for soc, body in careers().items()
             ]
             for job in static:
@@ -136,17 +133,7 @@ class LocalAws:
             _create_bucket(s3, bucket, PRIMARY_REGION)
         # Browsers post DD-214s straight to the upload bucket, so it must answer their CORS.
         s3.put_bucket_cors(
-            Bucket=UPLOAD_BUCKET,
-            CORSConfiguration={
-                "CORSRules": [
-                    {
-                        "AllowedOrigins": list(origins),
-                        "AllowedMethods": ["POST"],
-                        "AllowedHeaders": ["*"],
-                        "MaxAgeSeconds": 600,
-                    }
-                ]
-            },
+            Bucket=UPLOAD_BUCKET, CORSConfiguration={"CORSRules": upload_cors_rules(origins)}
         )
 
     def _table(self, dynamodb: Any, items: list[dict[str, Any]]) -> None:
@@ -159,8 +146,9 @@ class LocalAws:
         for region in (PRIMARY_REGION, BACKUP_REGION):
             _write_items(self.client("dynamodb", region), items)
 
-    def static_object(self, key: str) -> bytes | None:
-        """An object of the static-fallback bucket, or None when it holds no such key."""
+    def static_object(self, key: str) -> tuple[bytes, dict[str, str]] | None:
+        """An object of the static-fallback bucket and the headers S3 serves it with (its
+        Content-Type and Cache-Control), or None when the bucket holds no such key."""
         try:
             response = self.client("s3", BACKUP_REGION).get_object(Bucket=STATIC_BUCKET, Key=key)
         except ClientError as error:
@@ -168,7 +156,12 @@ class LocalAws:
                 return None
             raise
         data: bytes = response["Body"].read()
-        return data
+        headers = {
+            name: response[field]
+            for name, field in (("Content-Type", "ContentType"), ("Cache-Control", "CacheControl"))
+            if response.get(field)
+        }
+        return data, headers
 
 
 Key = tuple[str, str]
@@ -177,6 +170,30 @@ Key = tuple[str, str]
 def _create_bucket(s3: Any, bucket: str, region: str) -> None:
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+
+
+def upload_cors_rules(origins: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The upload bucket's CORS rules as components/data.py declares them, for `origins`."""
+    return [
+        {
+            "AllowedOrigins": list(origins),
+            "AllowedMethods": ["POST"],
+            "AllowedHeaders": ["*"],
+            # Without them a browser's script cannot read where the upload landed.
+            "ExposeHeaders": ["ETag", "Location"],
+            "MaxAgeSeconds": 600,
+        }
+    ]
+
+
+def static_object(soc: str, career: dict[str, Any]) -> dict[str, Any]:
+    """`put_object` arguments for one career, as components/edge.py stores it."""
+    return {
+        "Key": f"career/{soc}",
+        "Body": json.dumps(career).encode(),
+        "ContentType": "application/json",
+        "CacheControl": STATIC_CACHE_CONTROL,
+    }
 
 
 def create_table(dynamodb: Any, name: str = TABLE_NAME) -> None:
@@ -294,12 +311,14 @@ class TcpRelay:
 
     async def set_down(self, down: bool) -> None:
         if down and self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+            server, self._server = self._server, None
+            server.close()
+            # Cut the open pipes before waiting: since Python 3.12.1 `wait_closed` waits for
+            # every connection the server accepted to end, so it would never return first.
             for writer in list(self._pipes):
                 writer.transport.abort()
             self._pipes.clear()
+            await server.wait_closed()
         elif not down and self._server is None:
             await self.start()
         self.down = down

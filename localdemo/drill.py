@@ -7,10 +7,12 @@ each from an allowed browser origin, rotating through the bundled codes. Then it
 answers, clears the fault and waits for the environment to be healthy again.
 
 For each fault it prints the share of GET and POST requests answered correctly (200 with the
-career or recommendations asked for) and with CORS headers (the origin echoed back), the 95th
+career or recommendations asked for), with CORS headers (the origin echoed back), and both (what
+a browser could use), the 95th
 percentile latency, and the time until traffic recovered: from the fault until the first
 request after which every request was answered correctly; "never" when that did not happen
 within the window (both regions down is expected to fail every POST: nothing can answer it).
+Last it prints where the environment's logs were left.
 
 The environment runs with the O*NET stand-in in replay mode and the O*NET cache seeded as
 expired, so every request goes through O*NET and its fallbacks, and O*NET's faults show.
@@ -63,6 +65,11 @@ class Outcome:
     latency: float
     status: str  # the HTTP status, or the client error's name
 
+    @property
+    def usable(self) -> bool:
+        """Correct and readable by the browser that asked."""
+        return self.correct and self.cors
+
 
 @dataclass
 class Result:
@@ -99,8 +106,10 @@ class Result:
             "fault": self.name,
             "getCorrect": round(self.share(self.get, "correct"), 1),
             "getCors": round(self.share(self.get, "cors"), 1),
+            "getUsable": round(self.share(self.get, "usable"), 1),
             "postCorrect": round(self.share(self.post, "correct"), 1),
             "postCors": round(self.share(self.post, "cors"), 1),
+            "postUsable": round(self.share(self.post, "usable"), 1),
             "requests": len(self.get) + len(self.post),
             "p95Ms": round(self.p95_ms()),
             "recoveredAfter": None if recovered is None else round(recovered, 2),
@@ -234,7 +243,7 @@ def _without_force(faults: dict[str, Any]) -> dict[str, Any]:
 
 def table(rows: list[dict[str, Any]], budget: float) -> str:
     header = (
-        f"{'fault':<20}{'GET ok':>8}{'GET CORS':>10}{'POST ok':>9}{'POST CORS':>11}"
+        f"{'fault':<20}{'GET ok':>8}{'CORS':>7}{'both':>7}{'POST ok':>9}{'CORS':>7}{'both':>7}"
         f"{'p95 ms':>8}  recovered after  failed answers"
     )
     lines = [header, "-" * len(header)]
@@ -243,10 +252,12 @@ def table(rows: list[dict[str, Any]], budget: float) -> str:
         failures = ", ".join(f"{n}x {what}" for what, n in sorted(row["failures"].items()))
         recovery = "never" if recovered is None else f"{recovered:.1f} s"
         lines.append(
-            f"{row['fault']:<20}{row['getCorrect']:>7.1f}%{row['getCors']:>9.1f}%"
-            f"{row['postCorrect']:>8.1f}%{row['postCors']:>10.1f}%{row['p95Ms']:>8}  "
+            f"{row['fault']:<20}{row['getCorrect']:>7.1f}%{row['getCors']:>6.1f}%"
+            f"{row['getUsable']:>6.1f}%{row['postCorrect']:>8.1f}%{row['postCors']:>6.1f}%"
+            f"{row['postUsable']:>6.1f}%{row['p95Ms']:>8}  "
             f"{recovery:<17}{failures}".rstrip()
         )
+    lines.append("(ok: the answer asked for; CORS: the origin echoed; both: usable by a browser)")
     lines.append(f"(failover budget with these settings: {budget:.1f} s)")
     return "\n".join(lines)
 
@@ -284,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Drill: {args.window:g} s of traffic per fault against a fresh environment...")
     rows = asyncio.run(drill(config, args.window, args.every, args.only))
     print(json.dumps(rows, indent=2) if args.json else table(rows, config.failover_budget))
+    print(f"Logs of every process of the environment: {work / 'logs'}")
     return 0
 
 

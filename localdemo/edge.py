@@ -14,7 +14,11 @@ What it does for each request, in the order CloudFront would:
 
 The failover record follows the health checks (health.py), which run in the background against
 each region's own `/health`. `GET /_demo/status`, `POST /_demo/faults` and the status page at
-`/` belong to the local environment, not to the API.
+`/` belong to the local environment, not to the API. The two `POST /_demo/*` routes change the
+environment, so they answer only requests meant for the edge itself: a `Host` other than the
+edge's own address (a DNS-rebinding page) or an `Origin` other than the edge's own (any other
+web page, which may post a "simple" text/plain request without a preflight) gets a 403. Tools
+such as curl send no `Origin` and the status page sends its own, so both work.
 
 Known limitations: CloudFront origin groups hold two origins; the chain here has three
 (serving region, other region, static data), which is what the development shape achieves
@@ -78,7 +82,9 @@ class Controller(Protocol):
 
     def region_url(self, role: str) -> str: ...
 
-    async def static_object(self, key: str) -> bytes | None: ...
+    async def static_object(self, key: str) -> tuple[bytes, dict[str, str]] | None: ...
+
+    def check_faults(self, faults: dict[str, Any]) -> None: ...
 
     async def set_faults(self, faults: dict[str, Any]) -> None: ...
 
@@ -178,6 +184,32 @@ class Edge:
         app.on_startup.append(lambda _: self.start())
         app.on_cleanup.append(lambda _: self.close())
         return app
+
+    @property
+    def own_hosts(self) -> frozenset[str]:
+        """The Host values that name this edge: its address, and localhost for a loopback one."""
+        hosts = {f"{self.config.host}:{self.config.port}"}
+        if self.config.host in ("127.0.0.1", "::1"):
+            hosts.add(f"localhost:{self.config.port}")
+        return frozenset(hosts)
+
+    def _foreign(self, request: web.Request) -> web.Response | None:
+        """A 403 for a state-changing request that did not come from this edge or a tool."""
+        host = request.headers.get("Host", "").lower()
+        if host not in self.own_hosts:
+            return _json_error(
+                403,
+                "FOREIGN_HOST",
+                f"The demo's controls answer only Host {' or '.join(sorted(self.own_hosts))}.",
+            )
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.lower() not in {f"http://{h}" for h in self.own_hosts}:
+            return _json_error(
+                403,
+                "FOREIGN_ORIGIN",
+                "The demo's controls answer only the status page and tools without an Origin.",
+            )
+        return None
 
     @property
     def serving(self) -> str:
@@ -348,19 +380,15 @@ class Edge:
     async def _static(self, path: str) -> Answer | None:
         key = path.lstrip("/")  # career/<socCode>, as the fallback bucket stores it
         try:
-            data = await self.controller.static_object(key)
+            found = await self.controller.static_object(key)
         except Exception:
             log.warning("static fallback bucket unreachable", exc_info=True)
             return None
-        if data is None:
+        if found is None:
             return None
-        headers = [
-            ("Content-Type", "application/json"),
-            # As the stacks store them: short, so the regions' own answers come back within a
-            # minute of their recovery.
-            ("Cache-Control", "public, max-age=60, stale-if-error=86400"),
-            ("X-Data-Source", "static"),
-        ]
+        data, stored = found
+        # The object's own Content-Type and Cache-Control, as S3 serves them to CloudFront.
+        headers = [*stored.items(), ("X-Data-Source", "static")]
         return Answer(200, headers, data, "static", "Miss")
 
     def _forward_headers(self, request: web.Request) -> CIMultiDict[str]:
@@ -501,6 +529,8 @@ class Edge:
 
     async def _cache_switch(self, request: web.Request) -> web.StreamResponse:
         """Turn the edge's cache of GET /career/* off or on, or empty it (benchmarks, demos)."""
+        if (refused := self._foreign(request)) is not None:
+            return refused
         try:
             body = await request.json()
         except (ValueError, UnicodeDecodeError):
@@ -517,6 +547,8 @@ class Edge:
         return web.json_response(self.status(), headers={"Cache-Control": "no-store"})
 
     async def _faults(self, request: web.Request) -> web.StreamResponse:
+        if (refused := self._foreign(request)) is not None:
+            return refused
         try:
             faults = await request.json()
         except (ValueError, UnicodeDecodeError):
@@ -525,18 +557,23 @@ class Edge:
             return _json_error(
                 400, "invalid_body", 'The body must be a JSON object, e.g. {"primary": "down"}.'
             )
+        # Every fault is checked before any is applied: a 400 changes nothing.
+        problems: dict[str, str] = {}
+        forcing = "forceFailover" in faults
+        force = faults.pop("forceFailover", None)
+        if forcing and not isinstance(force, bool):
+            problems["forceFailover"] = "expected true or false"
         try:
-            if "forceFailover" in faults:
-                force = faults.pop("forceFailover")
-                if not isinstance(force, bool):
-                    raise FaultError({"forceFailover": "expected true or false"})
-                if force != self.state.force_failover:
-                    self.state.force_failover = force
-                    self._event(f"forced failover {'on' if force else 'off'}")
-            if faults:
-                await self.controller.set_faults(faults)
-        except FaultError as error:
-            return _json_error(400, "invalid_fault", str(error), error.fields)
+            self.controller.check_faults(faults)
+        except FaultError as bad:
+            problems.update(bad.fields)
+        if problems:
+            return _json_error(400, "invalid_fault", str(FaultError(problems)), problems)
+        if isinstance(force, bool) and force != self.state.force_failover:
+            self.state.force_failover = force
+            self._event(f"forced failover {'on' if force else 'off'}")
+        if faults:
+            await self.controller.set_faults(faults)
         return web.json_response(self.status(), headers={"Cache-Control": "no-store"})
 
 

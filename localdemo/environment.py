@@ -125,7 +125,9 @@ class Environment:
             self.regions[role] = region
             region.start()
         await asyncio.to_thread(self.aws.wait_ready)
-        await asyncio.to_thread(self.aws.bootstrap, self.config.stale_cache, self.config.origins)
+        await asyncio.to_thread(
+            self.aws.bootstrap, self.config.cache_seeded_expired, self.config.origins
+        )
         await asyncio.to_thread(self.replicator.prime)
 
     async def _start_edge(self) -> None:
@@ -135,8 +137,8 @@ class Environment:
         try:
             await site.start()
         except OSError as error:
-            if error.errno == errno.EADDRINUSE:
-                raise PortInUseError(self.config.host, self.config.port) from error
+            if error.errno in (errno.EADDRINUSE, errno.EACCES):
+                raise PortInUseError(self.config.host, self.config.port, error.errno) from error
             raise
 
     async def _wait_healthy(self, timeout: float = 60.0) -> None:
@@ -164,8 +166,8 @@ class Environment:
 
     async def reseed_cache(self) -> None:
         """Put the O*NET cache back as it was at the start (fresh, or expired with
-        --stale-cache), forgetting what the regions cached since."""
-        await asyncio.to_thread(self.aws.seed_cache, self.config.stale_cache)
+        --stale-cache or real O*NET), forgetting what the regions cached since."""
+        await asyncio.to_thread(self.aws.seed_cache, self.config.cache_seeded_expired)
         await asyncio.to_thread(self.replicator.prime)
 
     async def region_state(self, role: str) -> dict[str, Any]:
@@ -252,10 +254,11 @@ class Environment:
     def region_url(self, role: str) -> str:
         return self.regions[role].url
 
-    async def static_object(self, key: str) -> bytes | None:
+    async def static_object(self, key: str) -> tuple[bytes, dict[str, str]] | None:
         return await asyncio.to_thread(self.aws.static_object, key)
 
-    async def set_faults(self, faults: dict[str, Any]) -> None:
+    def check_faults(self, faults: dict[str, Any]) -> None:
+        """FaultError naming every fault of `faults` that is unknown or has a bad value."""
         problems = {}
         for name, value in faults.items():
             if name not in FAULTS:
@@ -266,6 +269,9 @@ class Environment:
                 problems[name] = f"expected one of {', '.join(FAULTS[name])}, not {value!r}"
         if problems:
             raise FaultError(problems)
+
+    async def set_faults(self, faults: dict[str, Any]) -> None:
+        self.check_faults(faults)
         for name, value in faults.items():
             if name in self.regions:
                 await self._region_fault(self.regions[name], value)
@@ -321,7 +327,8 @@ def banner(env: Environment) -> str:
     config = env.config
     mode = config.onet_effective_mode
     onet = {
-        "real": "the real O*NET web services, through the stand-in (faults apply)",
+        "real": "the real O*NET web services, through the stand-in (faults apply); the "
+        "cache is seeded as expired, so each career is asked of O*NET first",
         "replay": "the local stand-in answering from the bundled data",
         "off": "not called (no ONET_USERNAME/ONET_PASSWORD): the cache and static data answer",
     }[mode]

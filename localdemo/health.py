@@ -6,7 +6,9 @@
   one healthy again after `threshold` passed checks in a row.
 - The failover record answers with the primary while it is healthy, else with the backup while
   the backup is healthy; when both are unhealthy Route53 answers with the primary, and so does
-  this. A forced failover (the stacks' `forceFailover` switch) answers with the backup.
+  this. A forced failover (the stacks' `forceFailover` switch) makes the primary's record
+  unhealthy whatever its checks say, so it answers with the backup while the backup is
+  healthy, and with the primary when the backup is unhealthy too, as Route53 does.
 """
 
 from __future__ import annotations
@@ -78,9 +80,7 @@ class RegionHealth:
 
 def serving_region(primary: RegionHealth, backup: RegionHealth, force_failover: bool) -> str:
     """Which region the failover record sends traffic to."""
-    if force_failover:
-        return BACKUP
-    if primary.healthy:
+    if primary.healthy and not force_failover:
         return PRIMARY
     if backup.healthy:
         return BACKUP

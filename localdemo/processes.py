@@ -28,14 +28,23 @@ _LIVE: weakref.WeakSet[ManagedProcess] = weakref.WeakSet()
 
 
 class PortInUseError(RuntimeError):
-    """The port the environment must listen on is taken by another program."""
+    """The port the environment must listen on is taken by another program, or (`errno`
+    EACCES) this user may not listen on it."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, error: int = errno.EADDRINUSE) -> None:
         self.port = port
-        super().__init__(
-            f"port {port} on {host} is already in use by another program. Stop that program, or "
-            f"choose another port: VETROI_PORT={port + 1} make demo"
-        )
+        if error == errno.EACCES:
+            cause = (
+                f"port {port} on {host} may not be used by this user (permission denied"
+                f"{'; ports below 1024 need root' if port < 1024 else ''})."
+            )
+            fix = "Choose a port from 1024 up"
+            other = 8000 if port < 1024 else port + 1
+        else:
+            cause = f"port {port} on {host} is already in use by another program."
+            fix = "Stop that program, or choose another port"
+            other = port + 1
+        super().__init__(f"{cause} {fix}: VETROI_PORT={other} make demo")
 
 
 class ManagedProcess:
@@ -149,7 +158,7 @@ def check_port_free(host: str, port: int) -> None:
             sock.bind((host, port))
         except OSError as error:
             if error.errno in (errno.EADDRINUSE, errno.EACCES):
-                raise PortInUseError(host, port) from error
+                raise PortInUseError(host, port, error.errno) from error
             raise
 
 

@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub = command(name, text)
         sub.add_argument("--health-check-id", help="the failover switch (prod's healthCheckId)")
         sub.add_argument(
+            "--target-url",
+            metavar="URL",
+            help="stage URL of the region taking the traffic, checked for /health "
+            "(default: that stack's apiUrl)",
+        )
+        sub.add_argument(
             "--force", action="store_true", help="switch even if the target region is unhealthy"
         )
 
@@ -130,7 +136,7 @@ def dispatch(args: argparse.Namespace) -> int:
         check_id = args.health_check_id or outputs.value(
             primary, "healthCheckId", "--health-check-id"
         )
-        target = outputs.optional(backup if to_backup else primary, "apiUrl")
+        target = args.target_url or outputs.optional(backup if to_backup else primary, "apiUrl")
         return failover.run(
             aws,
             check_id,

@@ -7,7 +7,8 @@ the primary as unhealthy whatever the probe says, so traffic goes to the backup 
 there while the primary is down. Route53's API is global: nothing here needs the primary region.
 
 Before switching, the region that will take the traffic is asked for `/health`, so a failover to
-a broken backup (or a failback to a broken primary) needs `--force`.
+a broken backup (or a failback to a broken primary) needs `--force`. That region's stage URL
+comes from its stack's `apiUrl` output, or from `--target-url` when no outputs can be read.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ def run(
         print(f"traffic is already switched to {where} (threshold {threshold}); nothing to do")
         return 0
     healthy, detail = region_health(target_api_url)
+    if target_api_url is None:
+        detail += " (no stack output gives it: pass its stage URL with --target-url)"
     if not healthy and not force:
         print(f"refusing to send traffic to {where}: {detail}. Use --force to switch anyway.")
         return 1

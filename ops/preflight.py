@@ -24,6 +24,8 @@ GLOBAL_METRICS_REGION = "us-east-1"
 STATIC_PROBE_KEY = "career/11-1011.00"
 # Each term is searched separately: a function's JSON error lines, uncaught exceptions, timeouts.
 ERROR_TERMS = ("ERROR", "Traceback", '"Task timed out"')
+# Pages of one log search before the check gives up and says so, rather than hang the checklist.
+LOG_SEARCH_PAGES = 50
 
 
 @dataclass
@@ -83,9 +85,20 @@ class Preflight:
         return results
 
     def freeze(self) -> tuple[bool, str]:
-        window = self.primary.get("changeFreeze") or _configured_window(self.primary.config)
+        """Both stacks frozen: an `up` of either one during the demo can break it."""
+        details, ok = [], True
+        for stack in self.stacks:
+            frozen, detail = self._stack_frozen(stack)
+            ok &= frozen
+            details.append(f"{stack.name}: {detail}")
+        return ok, "; ".join(details)
+
+    def _stack_frozen(self, stack: StackView) -> tuple[bool, str]:
+        # The settings first: an `up` inside a new freeze is refused, so the `changeFreeze`
+        # output can still describe the previous demo's window.
+        window = _configured_window(stack.name, stack.config) or stack.get("changeFreeze")
         if not window:
-            return False, "no demoTime set on the prod stack, so no freeze protects the demo"
+            return False, "no demoTime set, so no freeze protects the demo"
         starts, ends = _time(window["starts"]), _time(window["ends"])
         if starts <= self.now < ends:
             return True, f"until {window['ends']} (demo at {window['demoTime']})"
@@ -151,6 +164,7 @@ class Preflight:
     def function_errors(self) -> tuple[bool, str]:
         since = int((self.now - timedelta(hours=1)).timestamp() * 1000)
         noisy: list[str] = []
+        unfinished: list[str] = []
         checked = 0
         for stack in self.stacks:
             logs = self.aws.client("logs", stack.region)
@@ -159,18 +173,21 @@ class Preflight:
                 group = f"/aws/lambda/{function}"
                 for term in ERROR_TERMS:
                     try:
-                        events = logs.filter_log_events(
-                            logGroupName=group, startTime=since, filterPattern=term, limit=1
-                        ).get("events", [])
+                        found = _logged(logs, group, since, term)
                     except logs.exceptions.ResourceNotFoundException:
                         break  # never invoked, so nothing logged
-                    if events:
+                    if found is None:
+                        unfinished.append(f"{function} ({stack.region})")
+                        break
+                    if found:
                         noisy.append(f"{function} ({stack.region})")
                         break
         if not checked:
             return False, "the stacks export no functionNames"
         if noisy:
             return False, "errors logged by " + ", ".join(noisy)
+        if unfinished:
+            return False, "log search did not finish for " + ", ".join(unfinished)
         return True, f"{checked} functions, none logged an error"
 
     def recent_backup(self) -> tuple[bool, str]:
@@ -229,15 +246,25 @@ class Preflight:
         arn = self.aws.client("dynamodb", region).describe_table(TableName=table)["Table"][
             "TableArn"
         ]
+        backup = self.aws.client("backup", region)
+        dates: list[datetime] = []
+        request: dict[str, Any] = {"ResourceArn": arn}
         try:
-            points = self.aws.client("backup", region).list_recovery_points_by_resource(
-                ResourceArn=arn
-            )["RecoveryPoints"]
+            # Pages in no promised order: the newest point may be on any of them.
+            while True:
+                page = backup.list_recovery_points_by_resource(**request)
+                dates += [
+                    p["CreationDate"]
+                    for p in page.get("RecoveryPoints", [])
+                    if p.get("Status") == "COMPLETED"
+                ]
+                if not page.get("NextToken"):
+                    break
+                request["NextToken"] = page["NextToken"]
         except Exception as error:
             if credential_problem(error):
                 raise
             return None
-        dates = [p["CreationDate"] for p in points if p.get("Status") == "COMPLETED"]
         return max(dates, default=None)
 
     def static_data(self) -> tuple[bool, str]:
@@ -255,7 +282,7 @@ class Preflight:
             if credential_problem(error):
                 raise
             where = f"s3://{bucket}/{STATIC_PROBE_KEY}"
-            return False, f"{where} missing in {region} ({describe(error)})"
+            return False, f"{where} cannot be read in {region} ({describe(error)})"
         return True, f"s3://{bucket}/{STATIC_PROBE_KEY} in {region}, {head['ContentLength']} bytes"
 
     def functions_warm(self) -> tuple[bool, str]:
@@ -283,21 +310,45 @@ def run(aws: Aws, primary: StackView, backup: StackView, now: datetime | None = 
     return 1 if failed else 0
 
 
-def _configured_window(config: dict[str, Any]) -> dict[str, str] | None:
-    """The freeze from `demoTime` set in the stack but not deployed: an `up` inside the freeze is
-    refused, so the stack's `changeFreeze` output can lag behind its settings."""
+def _configured_window(stack: str, config: dict[str, Any]) -> dict[str, str] | None:
+    """The freeze from `demoTime` as set in the stack now, deployed or not: an `up` inside the
+    freeze is refused, so the stack's `changeFreeze` output can lag behind its settings."""
     demo = config.get(f"{PROJECT}:demoTime")
     if not demo:
         return None
-    hours = config.get(f"{PROJECT}:freezeHours") or declared_keys()["freezeHours"]["default"]
+    hours = config.get(f"{PROJECT}:freezeHours")
+    if hours in (None, ""):
+        hours = declared_keys()["freezeHours"]["default"]
     try:
         moment = _time(str(demo))
     except ValueError as error:
-        raise OpsError(f"the prod stack's demoTime {demo!r} is not a time: {error}") from error
+        raise OpsError(f"the {stack} stack's demoTime {demo!r} is not a time: {error}") from error
     if moment.tzinfo is None:
-        raise OpsError(f"the prod stack's demoTime {demo!r} has no offset (Z or +hh:mm)")
+        raise OpsError(f"the {stack} stack's demoTime {demo!r} has no offset (Z or +hh:mm)")
     frozen = window_of(moment, int(hours))
     return frozen.as_output() if frozen else None
+
+
+def _logged(logs: Any, group: str, since: int, term: str) -> bool | None:
+    """Whether `term` was logged in `group` since `since`; None when the search did not finish.
+
+    FilterLogEvents may answer an empty page with a `nextToken` while matches are still to come,
+    so one empty page proves nothing: follow the tokens until a match or the last page.
+    """
+    request: dict[str, Any] = {
+        "logGroupName": group,
+        "startTime": since,
+        "filterPattern": term,
+        "limit": 1,
+    }
+    for _ in range(LOG_SEARCH_PAGES):
+        page = logs.filter_log_events(**request)
+        if page.get("events"):
+            return True
+        if not page.get("nextToken"):
+            return False
+        request["nextToken"] = page["nextToken"]
+    return None
 
 
 def _time(text: str) -> datetime:

@@ -193,6 +193,22 @@ KEY_PROPERTIES: dict[str, Sequence[tuple[str, str]]] = {
     ),
     r.METRIC_ALARM: (("namespace", "namespace"), ("metric", "metricName")),
     r.WEB_ACL: (("scope", "scope"),),
+    r.ORIGIN_REQUEST_POLICY: (
+        ("headers", "headersConfig.headerBehavior"),
+        ("listed", "headersConfig.headers.items"),
+    ),
+    r.CACHE_POLICY: (
+        ("keyHeaders", "parametersInCacheKeyAndForwardedToOrigin.headersConfig.headerBehavior"),
+        ("listed", "parametersInCacheKeyAndForwardedToOrigin.headersConfig.headers.items"),
+    ),
+    r.RESPONSE_HEADERS_POLICY: (("corsOverride", "corsConfig.originOverride"),),
+    r.PUBLIC_ACCESS_BLOCK: (
+        ("acls", "blockPublicAcls"),
+        ("policy", "blockPublicPolicy"),
+        ("ignoreAcls", "ignorePublicAcls"),
+        ("restrict", "restrictPublicBuckets"),
+    ),
+    r.ENCRYPTION[0]: (("sse", "rules[].applyServerSideEncryptionByDefault.sseAlgorithm"),),
     r.BUCKETS[0]: (("bucket", "bucket"),),
     r.VERSIONING[0]: (("status", "versioningConfiguration.status"),),
     "aws:sns/topic:Topic": (("name", "name"),),

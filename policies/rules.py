@@ -61,6 +61,7 @@ VERSIONING = (
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
 ORIGIN_REQUEST_POLICY = "aws:cloudfront/originRequestPolicy:OriginRequestPolicy"
+CACHE_POLICY = "aws:cloudfront/cachePolicy:CachePolicy"
 RESPONSE_HEADERS_POLICY = "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy"
 WEB_ACL = "aws:wafv2/webAcl:WebAcl"
 RECORD = "aws:route53/record:Record"
@@ -70,12 +71,18 @@ STACK = "pulumi:pulumi:Stack"
 
 # The Lambda runtimes the project builds for (components.settings.LAMBDA_PYTHON_VERSIONS).
 SUPPORTED_RUNTIMES = ("python3.12", "python3.13", "python3.14")
-# CloudFront's viewer security policies that refuse anything older than TLS 1.2.
-TLS12_POLICIES = ("TLSv1.2_2018", "TLSv1.2_2019", "TLSv1.2_2021", "TLSv1.2_2025")
+# CloudFront's viewer security policies that refuse anything older than TLS 1.2
+# (TLSv1.2_2018 ... TLSv1.2_2025, TLSv1.3_2025); TLSv1, TLSv1_2016 and TLSv1.1_2016 do not.
+TLS12_POLICY = re.compile(r"^TLSv1\.[23]_\d{4}$")
 # Methods CloudFront origin failover retries; an origin group only works for these.
 FAILOVER_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# CloudFront's managed origin request policy "AllViewer" forwards the viewer's Host header.
+# CloudFront's managed origin request policies that forward the viewer's Host header:
+# AllViewer and AllViewerAndCloudFrontHeaders-2022-06.
 MANAGED_ALL_VIEWER = "216adef6-5c7f-47e4-b989-5492eafa07d3"
+MANAGED_ALL_VIEWER_AND_CLOUDFRONT = "33f36d7e-f396-46d9-90e0-52428a34d9dc"
+HOST_FORWARDING_MANAGED_POLICIES = frozenset(
+    {MANAGED_ALL_VIEWER, MANAGED_ALL_VIEWER_AND_CLOUDFRONT}
+)
 # Metrics CloudWatch publishes only in us-east-1 (Route53 health checks, CloudFront, billing).
 GLOBAL_NAMESPACES = frozenset({"AWS/Route53", "AWS/CloudFront", "AWS/Billing"})
 GLOBAL_REGION = "us-east-1"
@@ -307,8 +314,8 @@ def _wildcard_statements(document: Any) -> Iterator[str]:
 
 @resource_rule(
     "iam-no-wildcard-admin",
-    "No role grants a wildcard action on every resource (checkov CKV_AWS_63/CKV_AWS_62, "
-    "cfn_nag F3).",
+    "No role grants a wildcard action on every resource (checkov CKV_AWS_62, CKV_AWS_63, "
+    "CKV2_AWS_51; cfn_nag F3).",
     Severity.CRITICAL,
     "Name the exact actions (dynamodb:GetItem) and resources (the table's ARN) the code uses.",
     [ROLE, ROLE_POLICY, IAM_POLICY, ROLE_POLICY_ATTACHMENT],
@@ -320,6 +327,9 @@ def _wildcards(resource: Resource, _: Context) -> Iterator[str]:
             yield f"{resource.label()} attaches {arn}: attach a least-privilege policy instead."
         return
     if resource.type == ROLE:
+        for arn in as_list(resource.get("managedPolicyArns")):
+            if isinstance(arn, str) and ADMIN_POLICY_ARNS.match(arn):
+                yield f"{resource.label()} attaches {arn}: attach a least-privilege policy instead."
         documents = [p.get("policy") for p in as_list(resource.get("inlinePolicies"))]
     else:
         documents = [resource.get("policy")]
@@ -558,7 +568,7 @@ def _bucket_configs(stack: Stack, bucket: Resource, types: Iterable[str]) -> lis
 
 @stack_rule(
     "s3-public-access-blocked",
-    "Every bucket blocks all public access (checkov CKV2_AWS_6).",
+    "Every bucket blocks all public access (checkov CKV2_AWS_6, CKV_AWS_53 to CKV_AWS_56).",
     Severity.CRITICAL,
     "Declare aws.s3.BucketPublicAccessBlock for the bucket with all four settings true.",
     BUCKETS,
@@ -581,7 +591,8 @@ def _public_access(stack: Stack, _: Context) -> Iterator[Finding]:
 
 @stack_rule(
     "s3-encryption",
-    "Every bucket encrypts at rest with a declared default (checkov CKV_AWS_19, CKV_AWS_145).",
+    "Every bucket encrypts at rest with a declared default (checkov CKV_AWS_19; CKV_AWS_145 "
+    "with aws:kms).",
     Severity.HIGH,
     "Declare aws.s3.BucketServerSideEncryptionConfiguration for the bucket (aws:kms for "
     "personal data).",
@@ -723,7 +734,7 @@ def _tls12(distribution: Resource, _: Context) -> Iterator[str]:
         )
         return
     version = distribution.get("viewerCertificate.minimumProtocolVersion")
-    if version not in TLS12_POLICIES:
+    if not isinstance(version, str) or not TLS12_POLICY.match(version):
         yield (
             f"{distribution.label()} has viewerCertificate.minimumProtocolVersion = "
             f"{version!r}: set TLSv1.2_2021."
@@ -768,7 +779,8 @@ def _https(distribution: Resource, _: Context) -> Iterator[str]:
 
 @resource_rule(
     "cloudfront-waf",
-    "CloudFront is behind a WAF web ACL (checkov CKV_AWS_68).",
+    "CloudFront is behind a WAF web ACL (checkov CKV_AWS_68; AWS Config "
+    "cloudfront-associated-with-waf).",
     Severity.HIGH,
     "Set `webAclId` to the ARN of a wafv2 WebAcl with scope CLOUDFRONT in us-east-1.",
     [DISTRIBUTION],
@@ -811,7 +823,7 @@ def _policy_by_id(stack: Stack, policy_id: Any, policy_type: str) -> Resource | 
 @stack_rule(
     "cloudfront-cors-policy",
     "Every CloudFront behaviour carries the stack's CORS response-headers policy, which "
-    "overrides what the origin sent.",
+    "overrides what the origin sent (checkov CKV2_AWS_32).",
     Severity.CRITICAL,
     "Set `responseHeadersPolicyId` on every behaviour to the ResponseHeadersPolicy with "
     "`corsConfig` (originOverride true).",
@@ -862,23 +874,58 @@ def _origin_group_methods(distribution: Resource, _: Context) -> Iterator[str]:
             )
 
 
+def _header_names(value: Any) -> set[str]:
+    """Header names as CloudFront compares them: case-insensitively."""
+    return {str(h).lower() for h in as_list(value)}
+
+
+def _policy_forwards_host(policy: Resource, headers_config: str) -> str | None:
+    """Why an origin request or cache policy's `headers_config` forwards Host, or None.
+
+    CloudFront's header behaviours: `allViewer` and `allViewerAndWhitelistCloudFront` forward
+    every viewer header, `allExcept` every header not listed, `whitelist` only those listed;
+    a cache policy's key headers are forwarded to the origin as well.
+    """
+    kind = policy.get(f"{headers_config}.headerBehavior")
+    names = _header_names(policy.get(f"{headers_config}.headers.items"))
+    forwards = (
+        kind in ("allViewer", "allViewerAndWhitelistCloudFront")
+        or (kind == "allExcept" and "host" not in names)
+        or (kind == "whitelist" and "host" in names)
+    )
+    if forwards:
+        return (
+            f"{policy.label()} ({headers_config}: headerBehavior {kind}, headers {sorted(names)})"
+        )
+    return None
+
+
 def _forwards_host(behaviour: Mapping[str, Any], stack: Stack) -> str | None:
-    """Why the behaviour forwards the viewer's Host header, or None if it does not."""
-    headers = [str(h).lower() for h in as_list(lookup(behaviour, "forwardedValues.headers"))]
+    """Why the behaviour forwards the viewer's Host header, or None if it does not.
+
+    A policy that this stack does not declare counts as not forwarding Host, unless it is one of
+    CloudFront's managed policies that do (AllViewer, AllViewerAndCloudFrontHeaders-2022-06): a
+    policy shared from elsewhere cannot be read here.
+    """
+    headers = _header_names(lookup(behaviour, "forwardedValues.headers"))
     if "host" in headers or "*" in headers:
-        return f"forwardedValues.headers = {headers}"
-    policy_id = behaviour.get("originRequestPolicyId")
-    if not policy_id:
-        return None
-    if known(policy_id, "originRequestPolicyId") == MANAGED_ALL_VIEWER:
-        return "the managed AllViewer origin request policy"
-    policy = _policy_by_id(stack, policy_id, ORIGIN_REQUEST_POLICY)
-    if policy is None:
-        return None
-    behaviour_kind = policy.get("headersConfig.headerBehavior")
-    names = [str(h).lower() for h in as_list(policy.get("headersConfig.headers.items"))]
-    if behaviour_kind == "allViewer" or (behaviour_kind == "whitelist" and "host" in names):
-        return f"{policy.label()} (headerBehavior {behaviour_kind}, headers {names})"
+        return f"forwardedValues.headers = {sorted(headers)}"
+    request_policy_id = behaviour.get("originRequestPolicyId")
+    if request_policy_id:
+        if known(request_policy_id, "originRequestPolicyId") in HOST_FORWARDING_MANAGED_POLICIES:
+            return f"the managed origin request policy {request_policy_id}"
+        policy = _policy_by_id(stack, request_policy_id, ORIGIN_REQUEST_POLICY)
+        reason = _policy_forwards_host(policy, "headersConfig") if policy else None
+        if reason:
+            return reason
+    cache_policy_id = behaviour.get("cachePolicyId")
+    if cache_policy_id is not None:
+        cache_policy_id = known(cache_policy_id, "cachePolicyId")
+    cache_policy = _policy_by_id(stack, cache_policy_id, CACHE_POLICY)
+    if cache_policy is not None:
+        return _policy_forwards_host(
+            cache_policy, "parametersInCacheKeyAndForwardedToOrigin.headersConfig"
+        )
     return None
 
 
@@ -887,8 +934,9 @@ def _forwards_host(behaviour: Mapping[str, Any], stack: Stack) -> str | None:
     "CloudFront never forwards the viewer's Host header to an API Gateway origin, which "
     "answers 403 when it does.",
     Severity.CRITICAL,
-    "Use an origin request policy with headerBehavior allViewerAndWhitelistCloudFront or "
-    "whitelist without Host (or the managed AllViewerExceptHostHeader).",
+    "Use an origin request policy with headerBehavior allExcept listing Host, or whitelist "
+    "without Host (or the managed AllViewerExceptHostHeader), and keep Host out of the cache "
+    "policy's key.",
     [DISTRIBUTION],
 )
 def _no_host(stack: Stack, _: Context) -> Iterator[Finding]:

@@ -3,6 +3,11 @@
 `run_stack("prod")` loads the real `Pulumi.prod.yaml`, applies any overrides, runs `__main__.py`
 as the CLI would, and returns a `Deployment`: every resource with its resolved inputs, its region
 and its resource options, the stack's exports, and the warnings the program logged.
+
+The config reaches the program as the CLI passes it: the stack file's values over the defaults
+declared in `Pulumi.yaml`, every value a string (JSON for lists), the keys given as `secrets`
+marked secret as `pulumi config set --secret` marks them, and a stack that lacks a key declared
+without a default stops before the program runs, as `pulumi up` does.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class Resource:
     ignore_changes: list[str] = field(default_factory=list)
     import_id: str | None = None
     parent: str | None = None
+    depends_on: list[str] = field(default_factory=list)  # names of the resources in depends_on
     component: bool = False
     # What the mock provider returned: the inputs plus the computed id, arn and the like.
     state: dict[str, Any] = field(default_factory=dict)
@@ -112,6 +118,12 @@ class Mocks(pulumi.runtime.Mocks):
         if args.token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com"}, []
         return {}, []
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def _computed(typ: str, name: str, region: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -195,6 +207,42 @@ def stack_config(stack: str) -> dict[str, Any]:
     return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
 
 
+def declared_config() -> dict[str, dict[str, Any]]:
+    """Pulumi.yaml's config declarations, by full key (`vetroi:role`)."""
+    return dict(yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"])
+
+
+class MissingConfigError(RuntimeError):
+    """What the CLI says before running a stack that lacks a key declared without a default."""
+
+
+def missing_keys(config: dict[str, Any]) -> list[str]:
+    """Declared keys of the project with no default that `config` does not set (the CLI's rule)."""
+    return sorted(
+        key
+        for key, spec in declared_config().items()
+        if "default" not in spec and "value" not in spec and key not in config
+    )
+
+
+def cli_config(
+    stack: str,
+    overrides: dict[str, Any] | None = None,
+    remove: tuple[str, ...] = (),
+    secrets: dict[str, Any] | None = None,
+) -> tuple[dict[str, str], list[str]]:
+    """The config and the secret keys the CLI would pass the program for `stack`."""
+    config = {**stack_config(stack), **(overrides or {})}
+    for key in remove:
+        config.pop(key, None)
+    config |= secrets or {}
+    for key, spec in declared_config().items():
+        if key not in config and "default" in spec:
+            config[key] = spec["default"]
+    as_strings = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    return as_strings, sorted(secrets or {})
+
+
 def run_stack(
     stack: str,
     overrides: dict[str, Any] | None = None,
@@ -203,12 +251,11 @@ def run_stack(
     preview: bool = False,
 ) -> Deployment:
     """Run `__main__.py` for `stack` with its real config, plus overrides, under the mocks."""
-    config = {**stack_config(stack), **(overrides or {})}
-    for key in remove:
-        config.pop(key, None)
-    config |= secrets or {}
-    as_strings = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
-    region = str(config.get("aws:region", ""))
+    as_strings, secret_keys = cli_config(stack, overrides, remove, secrets)
+    missing = missing_keys(as_strings)
+    if missing:
+        raise MissingConfigError(f"Stack '{stack}' is missing configuration values {missing}")
+    region = str(as_strings.get("aws:region", ""))
 
     mock = Mocks(region)
     capture = _WarningCapture()
@@ -224,6 +271,10 @@ def run_stack(
             "ignore_changes": list(opts.ignore_changes or []),
             "import_id": opts.import_,
             "parent": getattr(opts.parent, "_name", None) if opts.parent else None,
+            "depends_on": [
+                getattr(dependency, "_name", str(dependency))
+                for dependency in _as_list(opts.depends_on)
+            ],
         }
         return None
 
@@ -231,7 +282,7 @@ def run_stack(
         pulumi.runtime.register_stack_transformation(record)
         runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
 
-    pulumi.runtime.set_all_config(as_strings, secret_keys=[k for k in (secrets or {})])
+    pulumi.runtime.set_all_config(as_strings, secret_keys=secret_keys)
     # Each run gets a fresh root stack: set_mocks creates one when none is active.
     runtime_settings.ROOT.set(None)
     # "organization" is what the CLI reports with a self-managed backend.
@@ -252,7 +303,7 @@ def run_stack(
         }
     finally:
         logger.removeHandler(capture)
-        pulumi.runtime.set_all_config({})
+        pulumi.runtime.set_all_config({}, secret_keys=[])
 
     resources = []
     for (typ, name), created in mock.created.items():

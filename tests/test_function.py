@@ -8,6 +8,7 @@ import logging
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,13 @@ from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.function import ApiFunction, ApiFunctionArgs, PolicyError, Statement
+from components.function import (
+    ApiFunction,
+    ApiFunctionArgs,
+    DemoWindow,
+    PolicyError,
+    Statement,
+)
 from components.packaging import Package
 
 ACCOUNT = "123456789012"
@@ -355,6 +362,75 @@ def test_provisioned_concurrency_is_on_the_live_alias(package: Package) -> None:
     assert config["functionName"] == "vetroi-prod-career"
     assert config["provisionedConcurrentExecutions"] == 2
     assert config["region"] == REGION
+
+
+TARGET = "aws:appautoscaling/target:Target"
+SCHEDULED = "aws:appautoscaling/scheduledAction:ScheduledAction"
+
+
+def at(moment: datetime) -> str:
+    return f"at({moment.astimezone(UTC):%Y-%m-%dT%H:%M:%S})"
+
+
+def test_demo_window_schedules_provisioned_concurrency(package: Package) -> None:
+    """With a demo window, Application Auto Scaling raises the alias's concurrency when the
+    window opens and lowers it to 0 when it closes; no always-on configuration is declared."""
+    starts = datetime(2030, 12, 10, 14, 0, tzinfo=UTC)
+    window = DemoWindow(starts, starts + timedelta(hours=3))
+    args = function_args(package, provisioned_concurrency=3, demo_window=window)
+    declared = declare(lambda: ApiFunction("career", args))
+
+    assert not declared.of_type(
+        "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"
+    )
+    assert declared.of_type(TARGET) == ["career-concurrency-target"]
+    target = declared.inputs("career-concurrency-target")
+    assert target["serviceNamespace"] == "lambda"
+    assert target["resourceId"] == "function:vetroi-prod-career:live"
+    assert target["scalableDimension"] == "lambda:function:ProvisionedConcurrency"
+    assert (target["minCapacity"], target["maxCapacity"]) == (0, 3)
+    assert target["region"] == REGION
+
+    raise_, lower = (declared.inputs(f"career-concurrency-{s}") for s in ("raise", "lower"))
+    assert raise_["schedule"] == "at(2030-12-10T14:00:00)"
+    assert lower["schedule"] == "at(2030-12-10T17:00:00)"
+    assert raise_["scalableTargetAction"] == {"minCapacity": 3, "maxCapacity": 3}
+    assert lower["scalableTargetAction"] == {"minCapacity": 0, "maxCapacity": 0}
+    for action in (raise_, lower):
+        assert action["timezone"] == "Etc/UTC"
+        assert action["resourceId"] == target["resourceId"]
+        assert action["scalableDimension"] == target["scalableDimension"]
+        assert action["serviceNamespace"] == "lambda"
+        assert action["region"] == REGION
+    assert declared.depends_on["career-concurrency-lower"] == ["career-concurrency-raise"]
+
+
+def test_demo_window_already_open_raises_soon_after_the_update(package: Package) -> None:
+    """An `up` inside the window cannot schedule the raise in the past: it comes just after."""
+    now = datetime.now(UTC)
+    window = DemoWindow(now - timedelta(minutes=30), now + timedelta(hours=2))
+    args = function_args(package, provisioned_concurrency=2, demo_window=window)
+    declared = declare(lambda: ApiFunction("career", args))
+
+    schedule = declared.inputs("career-concurrency-raise")["schedule"]
+    moment = datetime.strptime(schedule, "at(%Y-%m-%dT%H:%M:%S)").replace(tzinfo=UTC)
+    assert now < moment <= now + timedelta(minutes=11)
+    assert declared.inputs("career-concurrency-lower")["schedule"] == at(window.ends)
+    assert any("provisioned concurrency is raised at" in w for w in declared.warnings)
+
+
+def test_demo_window_over_declares_no_concurrency(package: Package) -> None:
+    """After the window nothing is scheduled or provisioned, and the operator is told why."""
+    now = datetime.now(UTC)
+    window = DemoWindow(now - timedelta(hours=5), now - timedelta(hours=1))
+    args = function_args(package, provisioned_concurrency=2, demo_window=window)
+    declared = declare(lambda: ApiFunction("career", args))
+
+    assert not declared.of_type(TARGET) and not declared.of_type(SCHEDULED)
+    assert not declared.of_type(
+        "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"
+    )
+    assert any("the demo window ended" in w for w in declared.warnings)
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -31,8 +33,10 @@ from localdemo import cors, gateway, onetdata
 from localdemo.aws import (
     BACKUP_REGION,
     PRIMARY_REGION,
+    STATIC_CACHE_CONTROL,
     TABLE_NAME,
     TableReplicator,
+    TcpRelay,
     create_table,
 )
 from localdemo.cache import CacheControl, EdgeCache
@@ -42,7 +46,7 @@ from localdemo.drill import Outcome, Result, table
 from localdemo.edge import Edge
 from localdemo.health import BACKUP, PRIMARY, RegionHealth, serving_region
 from localdemo.onet import OnetStandIn
-from localdemo.processes import free_port
+from localdemo.processes import PortInUseError, check_port_free, free_port
 from localdemo.regions import CORS_HEADERS, MONOLITH_HANDLER, ROUTES
 from tests.localdemo_env import ORIGIN, ROOT, RunningDemo
 
@@ -97,8 +101,11 @@ class FakeOrigins:
     def region_url(self, role: str) -> str:
         return self.urls[role]
 
-    async def static_object(self, key: str) -> bytes | None:
+    async def static_object(self, key: str) -> tuple[bytes, dict[str, str]] | None:
         return None
+
+    def check_faults(self, faults: dict[str, Any]) -> None:
+        raise AssertionError("not used")
 
     async def set_faults(self, faults: dict[str, Any]) -> None:
         raise AssertionError("not used")
@@ -233,6 +240,63 @@ def test_static_bucket_is_in_the_backup_region(monkeypatch: Any, tmp_path: Path)
         assert demo_aws.static_object("career/00-0000.00") is None
 
 
+class _WaitsForConnections:
+    """A server whose `wait_closed` waits for its connections to end, as from Python 3.12.1."""
+
+    def __init__(self, server: asyncio.Server, relay: TcpRelay) -> None:
+        self.server, self.relay = server, relay
+
+    def close(self) -> None:
+        self.server.close()
+
+    async def wait_closed(self) -> None:
+        while self.relay._pipes:
+            await asyncio.sleep(0.01)
+        await self.server.wait_closed()
+
+
+async def _relay_scenario() -> tuple[bytes, bool, str]:
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(1024):
+            writer.write(data)
+        writer.close()
+
+    target = await asyncio.start_server(echo, "127.0.0.1", 0)
+    relay = TcpRelay("127.0.0.1", free_port(), "127.0.0.1", target.sockets[0].getsockname()[1])
+    await relay.start()
+    if sys.version_info < (3, 12, 1):
+        assert relay._server is not None
+        relay._server = _WaitsForConnections(relay._server, relay)  # type: ignore[assignment]
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", relay.port)
+        writer.write(b"ping")
+        echoed = await reader.read(4)
+        # An open pipe while the table goes down: the fault must answer, and cut the pipe.
+        await asyncio.wait_for(relay.set_down(True), 2)
+        cut = await asyncio.wait_for(reader.read(), 2) == b""
+        try:
+            await asyncio.open_connection("127.0.0.1", relay.port)
+            refused = "accepted"
+        except OSError as error:
+            refused = type(error).__name__
+        writer.close()
+    finally:
+        await asyncio.wait_for(relay.close(), 2)
+        target.close()
+        await target.wait_closed()
+    return echoed, cut, refused
+
+
+def test_table_relay_goes_down_while_a_pipe_is_open() -> None:
+    """`down` answers at once with a connection open, cuts it and refuses new ones."""
+    loop = asyncio.new_event_loop()
+    try:
+        echoed, cut, refused = loop.run_until_complete(_relay_scenario())
+    finally:
+        loop.close()
+    assert (echoed, cut, refused) == (b"ping", True, "ConnectionRefusedError")
+
+
 async def _onet_scenario() -> list[Any]:
     async def upstream(request: web.Request) -> web.Response:
         return web.json_response(
@@ -342,12 +406,17 @@ def test_region_health_changes_after_threshold_checks_in_a_row() -> None:
 
 
 def test_serving_region_follows_the_failover_record_rules() -> None:
-    """Primary when healthy, else backup when healthy, else primary; forced: backup."""
+    """Primary when healthy, else backup when healthy, else primary; forced: the primary
+    counts as unhealthy, so with the backup unhealthy too the primary answers, as Route53's
+    record does when both halves are unhealthy."""
     up, down = RegionHealth(1), RegionHealth(1, healthy=False)
     assert serving_region(up, up, False) == PRIMARY
     assert serving_region(down, up, False) == BACKUP
     assert serving_region(down, down, False) == PRIMARY
     assert serving_region(up, up, True) == BACKUP
+    assert serving_region(down, up, True) == BACKUP
+    assert serving_region(up, down, True) == PRIMARY
+    assert serving_region(down, down, True) == PRIMARY
 
 
 def test_routes_are_the_stacks_routes() -> None:
@@ -515,14 +584,41 @@ def test_drill_measures_recovery_from_the_last_failure() -> None:
         Outcome(at, ok, True, 0.01, "200" if ok else "502")
         for at, ok in ((0.0, False), (0.5, False), (1.0, True), (1.5, True))
     ]
-    result.get = [Outcome(at, True, True, 0.01, "200") for at in (0.2, 0.7, 1.2)]
+    result.get = [Outcome(at, True, at != 0.2, 0.01, "200") for at in (0.2, 0.7, 1.2)]
     row = result.row()
     assert (row["recoveredAfter"], row["postCorrect"], row["getCorrect"]) == (0.7, 50.0, 100.0)
+    # Correct but without CORS is of no use to a browser.
+    assert (row["getCors"], row["getUsable"], row["postUsable"]) == (66.7, 66.7, 50.0)
     assert row["failures"] == {"POST 502": 2}
     assert "primary down" in table([row], 2.8) and "0.7 s" in table([row], 2.8)
     result.post.append(Outcome(2.0, False, True, 0.01, "502"))
     assert result.recovered_after() is None
     assert Result("fine", get=result.get).recovered_after() == 0.0
+
+
+def test_real_onet_seeds_the_cache_as_expired() -> None:
+    """With O*NET credentials the bundled cache is expired, so the regions ask O*NET first;
+    without them it is fresh unless --stale-cache asks otherwise."""
+    real = from_environment([], {"ONET_USERNAME": "user", "ONET_PASSWORD": "secret"})
+    assert real.onet_effective_mode == "real" and real.cache_seeded_expired
+    offline = from_environment([], {})
+    assert offline.onet_effective_mode == "off" and not offline.cache_seeded_expired
+    assert from_environment(["--stale-cache"], {}).cache_seeded_expired
+    assert not from_environment(["--onet", "replay"], {}).cache_seeded_expired
+
+
+def test_a_port_refused_for_permission_says_so(monkeypatch: Any) -> None:
+    """EACCES (a port below 1024 without root) is named as such, not as a port in use."""
+
+    def refuse(self: socket.socket, address: Any) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(socket.socket, "bind", refuse)
+    with pytest.raises(PortInUseError) as caught:
+        check_port_free("127.0.0.1", 80)
+    message = str(caught.value)
+    assert "permission denied; ports below 1024 need root" in message
+    assert "already in use" not in message and "VETROI_PORT=8000" in message
 
 
 def test_config_rejects_bad_settings_with_a_clear_error() -> None:
@@ -631,9 +727,10 @@ def _first_success(demo: RunningDemo, started: float, timeout: float) -> tuple[f
 
 @pytest.mark.parametrize("fault", ["down", "hung"])
 def test_backup_takes_over_within_the_budget(settled: RunningDemo, fault: str) -> None:
-    """Killed or hung primary: POSTs reach the backup within the budget, GETs never fail."""
+    """Killed or hung primary: the edge moves traffic within the budget, POSTs then reach the
+    backup, GETs never fail."""
     assert settled.faults(primary=fault).status_code == 200
-    started = time.monotonic()
+    faulted_at, started = time.time(), time.monotonic()
     soc = {"down": "29-2042.00", "hung": "29-2043.00"}[fault]  # not in the edge's cache yet
     career = settled.http.get(f"{settled.url}/career/{soc}", timeout=10)
     assert career.status_code == 200 and _cors(career)  # the origin group's per-request fallback
@@ -642,6 +739,10 @@ def test_backup_takes_over_within_the_budget(settled: RunningDemo, fault: str) -
     recovered, region = _first_success(settled, started, BUDGET + 4 + SLACK)
     status = settled.status()
     assert status["serving"] == "backup" and region == "backup"
+    # The moment the edge's health record turned the primary unhealthy, which moved the
+    # failover record: within the budget the settings imply, hung or killed alike.
+    moved = status["regions"]["primary"]["health"]["changedAt"] - faulted_at
+    assert 0 < moved <= BUDGET + SLACK, (moved, BUDGET)
     # A hung primary holds a request already sent to it until the origin timeout (4 s).
     assert recovered <= BUDGET + SLACK + (4 if fault == "hung" else 0), recovered
 
@@ -692,6 +793,9 @@ def test_both_regions_down(settled: RunningDemo) -> None:
     career = settled.http.get(f"{settled.url}/career/49-3023.00", timeout=10)
     assert career.status_code == 200 and career.headers["X-Vetroi-Source"] == "static"
     assert career.json()["source"] == "static"
+    # The object's own headers, as the stacks store it.
+    assert career.headers["Cache-Control"] == STATIC_CACHE_CONTROL
+    assert career.headers["Content-Type"] == "application/json"
     post = settled.http.post(f"{settled.url}/recommend", json={"branch": "army", "code": "91B"})
     assert post.status_code == 502 and _cors(post)
     assert post.json()["error"]["code"] == "ORIGIN_UNREACHABLE"
@@ -705,6 +809,39 @@ def test_faults_rejects_unknown_names_and_values(settled: RunningDemo) -> None:
     assert set(fields) == {"primary", "moon"}
     assert settled.status()["regions"]["primary"]["fault"] == "up"
     assert requests.post(f"{settled.url}/_demo/faults", data="[]").status_code == 400
+    # A good switch beside a bad fault: neither is applied.
+    mixed = settled.faults(forceFailover=True, primary="sideways")
+    assert mixed.status_code == 400 and set(mixed.json()["error"]["fields"]) == {"primary"}
+    assert settled.faults(forceFailover=None, backup="down").status_code == 400
+    status = settled.status()
+    assert not status["forceFailover"] and status["serving"] == "primary"
+    assert status["regions"]["backup"]["fault"] == "up"
+
+
+def test_controls_refuse_other_web_pages_and_host_names(settled: RunningDemo) -> None:
+    """Another site's page (a text/plain post needs no preflight) or a rebound host name
+    cannot set faults or switch the cache; the status page's own origin and curl can."""
+    faults, cache = f"{settled.url}/_demo/faults", f"{settled.url}/_demo/cache"
+    evil = {"Origin": "https://evil.example", "Content-Type": "text/plain"}
+    refused = [
+        requests.post(faults, data='{"backup": "down"}', headers=evil, timeout=5),
+        requests.post(cache, data='{"enabled": false}', headers=evil, timeout=5),
+        requests.post(faults, data='{"backup": "down"}', headers={"Origin": "null"}, timeout=5),
+        requests.post(
+            faults, json={"backup": "down"}, headers={"Host": f"evil.example:{settled.port}"}
+        ),
+    ]
+    assert [r.status_code for r in refused] == [403] * 4, [r.text for r in refused]
+    codes = [r.json()["error"]["code"] for r in refused]
+    assert codes == ["FOREIGN_ORIGIN"] * 3 + ["FOREIGN_HOST"]
+    status = settled.status()
+    assert status["regions"]["backup"]["fault"] == "up" and status["edge"]["cache"]["enabled"]
+    for own in (settled.url, f"http://localhost:{settled.port}"):
+        host = own.removeprefix("http://")
+        accepted = requests.post(
+            faults, json={"onet": "up"}, headers={"Origin": own, "Host": host}, timeout=5
+        )
+        assert accepted.status_code == 200, accepted.text
 
 
 def test_status_reports_regions_breaker_and_recent_requests(settled: RunningDemo) -> None:

@@ -3,8 +3,10 @@
 A page served from another origin (http://localhost:<port>, while the edge is 127.0.0.1) calls
 `POST /recommend` with a JSON body, so the browser sends a preflight first, and
 `GET /career/...`, before a primary failure, while it happens and after the backup took over.
-The browser must accept every answer: a CORS failure would make `fetch` throw. Then the status
-page loads and its buttons kill and restore the primary.
+The browser must accept every answer: a CORS failure would make `fetch` throw. Chromium keeps
+a preflight's answer for its Max-Age (600 s), so after the failover a fresh browser context
+(with an empty preflight cache) makes the call again, and the backup must answer its preflight.
+Then the status page loads and its buttons kill and restore the primary.
 
 The environment runs as `make demo` runs it: O*NET not called, answers from the cache.
 """
@@ -13,13 +15,14 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from localdemo.processes import free_port
 from tests.localdemo_env import RunningDemo
@@ -80,20 +83,16 @@ def demo(tmp_path_factory: pytest.TempPathFactory, front_end: str) -> Iterator[R
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=FLAGS,
-        )
-        yield context
-        context.close()
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield chromium
+        chromium.close()
 
 
-def _page(browser: BrowserContext, url: str) -> Page:
-    page = browser.new_page()
+def _page(browser: Browser, url: str) -> Page:
+    """A page in a browser context of its own: its own caches, the preflight cache included."""
+    page = browser.new_context().new_page()
     page.goto(url)
     return page
 
@@ -104,7 +103,7 @@ def _accepted(result: dict[str, Any], status: int = 200) -> None:
 
 
 def test_cross_origin_calls_work_before_during_and_after_a_primary_failure(
-    demo: RunningDemo, front_end: str, browser: BrowserContext
+    demo: RunningDemo, front_end: str, browser: Browser
 ) -> None:
     """Preflighted POST and GET from another origin: accepted at every stage."""
     page = _page(browser, front_end)
@@ -130,11 +129,25 @@ def test_cross_origin_calls_work_before_during_and_after_a_primary_failure(
     _accepted(after)
     assert after["source"] == "backup"
     _accepted(page.evaluate("edge => career(edge, '15-1244.00')", edge))
+
+    # The first page's preflight answer is cached; a new context must ask the backup.
+    asked = time.time()
+    fresh = _page(browser, front_end)
+    preflighted = fresh.evaluate("edge => recommend(edge)", edge)
+    _accepted(preflighted)
+    assert preflighted["source"] == "backup"
+    preflights = [
+        r
+        for r in demo.status()["recent"]
+        if r["method"] == "OPTIONS" and r["path"] == "/recommend" and r["at"] >= asked
+    ]
+    assert preflights, demo.status()["recent"][:5]
+    assert all(r["source"] == "backup" and r["status"] == 204 and r["cors"] for r in preflights)
     demo.settle()
 
 
 def test_status_page_shows_the_regions_and_its_buttons_work(
-    demo: RunningDemo, browser: BrowserContext, tmp_path: Path
+    demo: RunningDemo, browser: Browser, tmp_path: Path
 ) -> None:
     """The page shows who serves; Kill and Up on the primary move traffic and back."""
     page = _page(browser, demo.url + "/")

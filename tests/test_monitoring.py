@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from components.freeze import ChangeFreezeError
+import ops  # noqa: F401 - puts functions/ on sys.path (vetroi_probe), as the commands do
+from components.freeze import DEMO_LENGTH, ChangeFreezeError
 from tests.program import Deployment, Resource, run_stack
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -19,6 +20,10 @@ RULE = "aws:cloudwatch/eventRule:EventRule"
 TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 PERMISSION = "aws:lambda/permission:Permission"
 FUNCTION = "aws:lambda/function:Function"
+SCALABLE_TARGET = "aws:appautoscaling/target:Target"
+SCHEDULED_ACTION = "aws:appautoscaling/scheduledAction:ScheduledAction"
+PROVISIONED = "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"
+EVENT_INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
 HOOKS = ["https://events.pagerduty.com/integration/abc123/enqueue", "https://api.opsgenie.com/x"]
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 REGIONS = {"prod": ("us-east-2", "us-west-2"), "backup": ("us-west-2", "us-east-2")}
@@ -206,6 +211,52 @@ def test_synthetic_check_alarms_when_it_fails_or_stops(stack: Deployment) -> Non
         assert alarm.region == stack.region
 
 
+def test_synthetic_alarms_watch_exactly_what_the_probe_publishes(stack: Deployment) -> None:
+    """Namespace, metric name and every dimension match the datum the handler puts.
+
+    An alarm whose dimensions differ by one key from the published datum watches a metric that
+    never receives data: with missing data breaching it pages on every run, a passing one too.
+    """
+    from vetroi_probe import handler
+    from vetroi_probe.probe import CheckResult, EndpointReport
+
+    function = stack.one(FUNCTION, "synthetic")
+    variables = function["environment"]["variables"]
+    targets = json.loads(variables["VETROI_PROBE_TARGETS"])
+    reports = {
+        label: EndpointReport(url, [CheckResult("health", True, 200, 0.1, "healthy")])
+        for label, url in targets.items()
+    }
+    published: list[dict[str, Any]] = []
+
+    class Recorder:
+        def put_metric_data(self, Namespace: str, MetricData: list[dict[str, Any]]) -> None:  # noqa: N803
+            published.extend({"Namespace": Namespace, **datum} for datum in MetricData)
+
+    original = handler._cloudwatch
+    handler._cloudwatch = Recorder()
+    try:
+        handler.publish(variables["VETROI_PROBE_NAMESPACE"], reports)
+    finally:
+        handler._cloudwatch = original
+
+    watched = {
+        (a["namespace"], a["metricName"], tuple(sorted(a["dimensions"].items())))
+        for a in alarms(stack).values()
+        if a.get("namespace") == variables["VETROI_PROBE_NAMESPACE"]
+    }
+    sent = {
+        (
+            d["Namespace"],
+            d["MetricName"],
+            tuple(sorted((x["Name"], x["Value"]) for x in d["Dimensions"])),
+        )
+        for d in published
+        if d["MetricName"] == handler.SUCCESS_METRIC
+    }
+    assert watched == sent, (watched, sent)
+
+
 # --- synthetic check and warm-up schedules ----------------------------------------------------
 
 
@@ -258,10 +309,79 @@ def test_warmup_invokes_every_live_alias_in_both_regions(stack: Deployment) -> N
     assert all(p["principal"] == "events.amazonaws.com" for p in permissions)
 
 
+def test_scheduled_invocations_are_not_retried_by_lambda(stack: Deployment) -> None:
+    """EventBridge invokes asynchronously: Lambda's own two retries are off on each scheduled
+    alias, the synthetic check's and every warm-up target's, and a stale event is dropped."""
+    configs = {(c["functionName"], c["qualifier"]): c for c in stack.of_type(EVENT_INVOKE_CONFIG)}
+    synthetic = stack.one(FUNCTION, "synthetic")["name"]
+    scheduled = {synthetic, *stack.outputs["functionNames"].values()}
+    assert set(configs) == {(name, "live") for name in scheduled}
+    for (name, _), config in configs.items():
+        assert config["maximumRetryAttempts"] == 0, f"{name}: Lambda still retries"
+        assert 60 <= config["maximumEventAgeInSeconds"] <= 300, f"{name}: events kept too long"
+        assert config.region == stack.region, f"{name}: configured in {config.region}"
+    # The qualifier configured is the one each schedule invokes.
+    invoked = {t["arn"] for t in stack.of_type(TARGET)}
+    assert {f"{name}:live" for name in scheduled} <= invoked
+
+
 def test_warmup_interval_comes_from_the_settings() -> None:
     """warmupIntervalMinutes sets the schedule (singular unit for one minute)."""
     deployment = run_stack("backup", overrides={"vetroi:warmupIntervalMinutes": 1})
     assert deployment.one(RULE, "warmup")["scheduleExpression"] == "rate(1 minute)"
+
+
+def test_provisioned_concurrency_is_scheduled_around_the_demo() -> None:
+    """With demoTime, every API function's live alias gets provisioned concurrency from the
+    lead time before the demo until the demo is over, and none outside that window."""
+    demo = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+    deployment = run_stack(
+        "backup",
+        overrides={
+            "vetroi:demoTime": demo.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "vetroi:provisionedConcurrency": 4,
+        },
+    )
+
+    names = sorted(deployment.outputs["functionNames"].values())
+    targets = deployment.of_type(SCALABLE_TARGET)
+    assert sorted(t["resourceId"] for t in targets) == [f"function:{n}:live" for n in names]
+    assert not deployment.of_type(PROVISIONED)
+    actions = {a["name"]: a for a in deployment.of_type(SCHEDULED_ACTION)}
+    raise_at = (demo - timedelta(minutes=60)).strftime("at(%Y-%m-%dT%H:%M:%S)")
+    lower_at = (demo + DEMO_LENGTH).strftime("at(%Y-%m-%dT%H:%M:%S)")
+    for name in names:
+        assert actions[f"{name}-demo-raise"]["schedule"] == raise_at, name
+        assert actions[f"{name}-demo-raise"]["scalableTargetAction"]["minCapacity"] == 4
+        assert actions[f"{name}-demo-lower"]["schedule"] == lower_at, name
+        assert actions[f"{name}-demo-lower"]["scalableTargetAction"]["maxCapacity"] == 0
+    assert all(a.region == "us-west-2" for a in [*targets, *actions.values()])
+
+
+def test_provisioned_concurrency_lead_comes_from_the_settings() -> None:
+    demo = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+    deployment = run_stack(
+        "backup",
+        overrides={
+            "vetroi:demoTime": demo.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "vetroi:provisionedConcurrency": 1,
+            "vetroi:provisionedConcurrencyLeadMinutes": 120,
+        },
+    )
+    raises = {a["schedule"] for a in deployment.of_type(SCHEDULED_ACTION) if "raise" in a["name"]}
+    assert raises == {(demo - timedelta(hours=2)).strftime("at(%Y-%m-%dT%H:%M:%S)")}
+
+
+def test_provisioned_concurrency_without_a_demo_is_always_on() -> None:
+    """No demoTime: a plain configuration on each live alias, and nothing scheduled."""
+    deployment = run_stack("backup", overrides={"vetroi:provisionedConcurrency": 2})
+
+    configs = deployment.of_type(PROVISIONED)
+    assert sorted(c["functionName"] for c in configs) == sorted(
+        deployment.outputs["functionNames"].values()
+    )
+    assert all(c["qualifier"] == "live" for c in configs)
+    assert not deployment.of_type(SCALABLE_TARGET) and not deployment.of_type(SCHEDULED_ACTION)
 
 
 # --- dashboard --------------------------------------------------------------------------------
@@ -313,6 +433,16 @@ def test_prod_backs_up_the_table_with_a_copy_in_the_backup_region(prod: Deployme
     trust = json.loads(role["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"] == {"Service": "backup.amazonaws.com"}
     assert selection["iamRoleArn"].endswith(role.name) or "backup" in selection["iamRoleArn"]
+    attached = {
+        a["policyArn"]
+        for a in prod.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a.name.startswith(role.name)
+    }
+    # Backup needs both: one to take and copy recovery points, one to restore from them.
+    assert attached == {
+        "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
+        "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores",
+    }
 
 
 def test_backup_stack_owns_only_the_copy_vault(backup: Deployment) -> None:
@@ -352,6 +482,18 @@ def test_freeze_override_with_a_reason_is_logged() -> None:
     assert any(w.endswith(f"overridden: {reason}") for w in deployment.warnings)
     window = deployment.outputs["changeFreeze"]
     assert window["starts"] < window["demoTime"] < window["ends"]
+
+
+def test_freeze_preview_with_an_override_shows_the_reason() -> None:
+    """The preview before an overridden update already names the reason, for its reviewer."""
+    reason = "hotfix for the career page"
+    deployment = run_stack(
+        "prod",
+        overrides={**in_window(10), "vetroi:freezeOverrideReason": reason},
+        preview=True,
+    )
+    assert any(w.endswith(f"overridden: {reason}") for w in deployment.warnings)
+    assert not any("cannot be deployed" in w for w in deployment.warnings)
 
 
 @pytest.mark.parametrize("reason", ["", "   "])
@@ -418,3 +560,25 @@ def test_without_a_domain_only_the_edge_is_watched_in_us_east_1() -> None:
     assert sorted(n for n in alarms(backup) if "synthetic" in n) == [
         "vetroi-backup-synthetic-regional"
     ]
+
+
+def test_table_alarms_cover_every_operation_the_functions_call() -> None:
+    """ThrottledRequests and SystemErrors come per Operation: a call left out is never watched."""
+    from pathlib import Path
+
+    from botocore import xform_name
+
+    from components.monitoring import TABLE_OPERATIONS
+
+    data_plane = (
+        "GetItem PutItem UpdateItem DeleteItem Query Scan BatchGetItem BatchWriteItem "
+        "TransactGetItems TransactWriteItems ExecuteStatement BatchExecuteStatement "
+        "ExecuteTransaction"
+    ).split()
+    code = "\n".join(
+        path.read_text()
+        for path in (Path(__file__).resolve().parent.parent / "functions").rglob("*.py")
+    )
+    called = {op for op in data_plane if re.search(rf"\.{xform_name(op)}\(", code)}
+    assert called, "found no DynamoDB call in functions/: has the client code moved?"
+    assert called <= set(TABLE_OPERATIONS), sorted(called - set(TABLE_OPERATIONS))

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -44,6 +45,11 @@ class FakeApi(ThreadingHTTPServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/prod"
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up on a slow answer closed the socket: expected, not a failure.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class _ApiHandler(BaseHTTPRequestHandler):
     server: FakeApi
@@ -64,6 +70,15 @@ class _ApiHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _answer_raw(self, status: int, data: bytes, content_type: str) -> None:
+        self.send_response(status)
+        if self.headers.get("Origin") == ORIGIN:
+            self.send_header("Access-Control-Allow-Origin", ORIGIN)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _record(self) -> bytes:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.server.requests.append((self.command, self.path, dict(self.headers), body))
@@ -71,8 +86,20 @@ class _ApiHandler(BaseHTTPRequestHandler):
 
     def do_OPTIONS(self) -> None:  # noqa: N802 - http.server's naming
         self._record()
-        if self.server.mode == "no-cors":
+        mode = self.server.mode
+        if mode == "no-cors":
             self._answer(200, cors=False)
+        elif mode == "preflight-403":
+            self._answer(403, {"message": "Missing Authentication Token"}, cors=False)
+        elif mode == "other-origin":
+            self._answer(
+                204,
+                cors=False,
+                Access_Control_Allow_Origin="https://other.example.com",
+                Access_Control_Allow_Methods="GET,POST,OPTIONS",
+            )
+        elif mode == "no-post":
+            self._answer(204, Access_Control_Allow_Methods="GET,OPTIONS")
         else:
             self._answer(204, Access_Control_Allow_Methods="GET,POST,OPTIONS")
 
@@ -91,6 +118,13 @@ class _ApiHandler(BaseHTTPRequestHandler):
         if self.path == "/prod/career/11-1011.00":
             if self.server.mode == "career-missing":
                 self._answer(404, {"error": {"code": "not_found", "message": "no such career"}})
+            elif self.server.mode == "career-html":
+                self._answer_raw(200, b"<html>502 Bad Gateway</html>", "text/html")
+            elif self.server.mode == "career-slow":
+                time.sleep(3)
+                self._answer(200, {"socCode": "11-1011.00"})
+            elif self.server.mode == "career-other":
+                self._answer(200, {"socCode": "15-1252.00", "title": "Software Developers"})
             else:
                 self._answer(200, {"socCode": "11-1011.00", "title": "Chief Executives"})
         elif self.path == "/prod/health":
@@ -172,8 +206,18 @@ def test_probe_passes_every_check(api: FakeApi, capsys: pytest.CaptureFixture[st
     ("mode", "check", "reason"),
     [
         ("no-cors", "preflight", f"no Access-Control-Allow-Origin header for {ORIGIN}"),
+        ("preflight-403", "preflight", "preflight answered 403, expected 2xx"),
+        (
+            "other-origin",
+            "preflight",
+            f"Access-Control-Allow-Origin is 'https://other.example.com', not {ORIGIN}",
+        ),
+        ("no-post", "preflight", "Access-Control-Allow-Methods 'GET,OPTIONS' does not allow POST"),
         ("no-careers", "recommend", "answer has no careers"),
         ("career-missing", "career", "answered 404, expected 200 (no such career)"),
+        ("career-html", "career", "answer is not JSON"),
+        ("career-other", "career", "answer does not describe career 11-1011.00"),
+        ("career-slow", "career", "no answer within 2 s"),
         ("health-503", "health", "health answered 503, expected 200"),
     ],
 )
@@ -479,6 +523,59 @@ def test_failover_refuses_an_unhealthy_backup_unless_forced(
     assert threshold(switch) == 2
 
 
+@pytest.fixture
+def no_stack_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Pulumi CLI and no saved outputs: nothing but flags says where anything is."""
+    monkeypatch.setattr("ops.stacks.shutil.which", lambda name: None)
+
+
+def test_failover_checks_the_target_url_without_stack_outputs(
+    moto_aws: None, no_stack_outputs: None, api: FakeApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --target-url, the backup's /health is still asked before the switch, not skipped."""
+    _, switch = make_switch()
+
+    status = main(["failover", "--health-check-id", switch, "--target-url", api.url])
+
+    assert status == 0, capsys.readouterr()
+    assert threshold(switch) == 2
+    assert ("GET", "/prod/health") in [(m, path) for m, path, _, _ in api.requests]
+
+
+@pytest.mark.parametrize("command", ["failover", "failback"])
+def test_unhealthy_target_url_is_refused_without_stack_outputs(
+    moto_aws: None,
+    no_stack_outputs: None,
+    api: FakeApi,
+    command: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A region whose /health answers 503 does not take the traffic, in either direction."""
+    _, switch = make_switch()
+    if command == "failback":
+        boto3.client("route53", region_name="us-east-1").update_health_check(
+            HealthCheckId=switch, HealthThreshold=2
+        )
+    api.mode = "health-503"
+
+    status = main([command, "--health-check-id", switch, "--target-url", api.url])
+
+    assert status == 1
+    assert f"{api.url}/health answered 503" in capsys.readouterr().out
+    assert threshold(switch) == (1 if command == "failover" else 2)
+
+
+def test_without_outputs_or_target_url_the_failover_says_which_flag(
+    moto_aws: None, no_stack_outputs: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No URL to check: the refusal names --target-url rather than only --force."""
+    _, switch = make_switch()
+
+    assert main(["failover", "--health-check-id", switch]) == 1
+    assert "--target-url" in capsys.readouterr().out
+    assert threshold(switch) == 1
+
+
 def test_failover_rejects_a_plain_health_check(
     moto_aws: None, api: FakeApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -534,6 +631,7 @@ def healthy_platform(tmp_path: Path, api: FakeApi) -> list[str]:
             **common,
             "region": BACKUP,
             "healthCheckId": backup_probe,
+            "changeFreeze": freeze,
             "aliasArns": backup_aliases,
             "functionNames": {r: a.split(":")[6] for r, a in backup_aliases.items()},
         },
@@ -666,7 +764,7 @@ def test_preflight_crosses_missing_backup_static_data_and_freeze(
     assert status == 1
     assert marks["a backup newer than a day"] == "✗" and "ops snapshot" in output
     assert marks["static fallback data present"] == "✗"
-    assert "s3://vetroi-static/career/11-1011.00 missing in us-west-2" in output
+    assert "s3://vetroi-static/career/11-1011.00 cannot be read in us-west-2" in output
     assert marks["change freeze in force"] == "✗" and "no demoTime" in output
     assert marks["backup plan copies to the other region"] == "✗"
     assert "copy vault vetroi-table-copies missing in us-west-2" in output
@@ -699,6 +797,59 @@ def test_preflight_crosses_static_data_without_its_region(
     output = capsys.readouterr().out
     assert checklist(output)["static fallback data present"] == "✗"
     assert "exports no staticBucketRegion" in output
+
+
+def test_preflight_crosses_a_backup_stack_left_unfrozen(
+    moto_aws: None, api: FakeApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An `up` of the backup stack during the demo can break the failover target too."""
+    files = healthy_platform(tmp_path, api)
+    backup = json.loads((tmp_path / "backup.json").read_text())
+    del backup["changeFreeze"]
+    (tmp_path / "backup.json").write_text(json.dumps(backup))
+
+    status = main(["preflight", *files])
+    output = capsys.readouterr().out
+
+    assert status == 1
+    assert checklist(output)["change freeze in force"] == "✗"
+    assert "backup: no demoTime set" in output
+
+
+def test_preflight_error_search_follows_empty_log_pages() -> None:
+    """FilterLogEvents may answer an empty page with a token: an error on a later page counts."""
+    from botocore.stub import ANY, Stubber
+
+    from ops.aws import Aws
+    from ops.preflight import Preflight, StackView
+
+    aws = Aws()
+    logs = boto3.client(
+        "logs", region_name=PRIMARY, aws_access_key_id="x", aws_secret_access_key="y"
+    )
+    aws._clients[("logs", PRIMARY)] = logs
+    function = "vetroi-prod-recommend"
+    request = {
+        "logGroupName": f"/aws/lambda/{function}",
+        "startTime": ANY,
+        "filterPattern": "ERROR",
+        "limit": 1,
+    }
+    prod = StackView("prod", {"region": PRIMARY, "functionNames": {"recommend": function}})
+    backup = StackView("backup", {"region": PRIMARY})
+
+    with Stubber(logs) as stub:
+        stub.add_response("filter_log_events", {"events": [], "nextToken": "t1"}, request)
+        stub.add_response(
+            "filter_log_events",
+            {"events": [{"message": '{"level":"ERROR"}', "timestamp": 1}]},
+            {**request, "nextToken": "t1"},
+        )
+        ok, detail = Preflight(aws, prod, backup).function_errors()
+        stub.assert_no_pending_responses()
+
+    assert not ok
+    assert detail == f"errors logged by {function} ({PRIMARY})"
 
 
 # --- the synthetic check's handler ------------------------------------------------------------
@@ -861,3 +1012,33 @@ def test_preflight_reads_a_freeze_set_but_not_deployed(
 
     assert status == 0, output
     assert f"demo at {demo}" in output
+
+
+def test_preflight_prefers_the_settings_to_a_stale_freeze_output(
+    moto_aws: None,
+    api: FakeApi,
+    fake_pulumi: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The output still shows the last demo's window; the new demoTime set since is in force."""
+    healthy_platform(tmp_path, api)
+    prod = json.loads((tmp_path / "prod.json").read_text())
+    last_demo = datetime.now(UTC) - timedelta(days=7)
+    prod["changeFreeze"] = {
+        "starts": (last_demo - timedelta(hours=48)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "demoTime": last_demo.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "ends": (last_demo + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    (fake_pulumi / "prod.outputs.json").write_text(json.dumps(prod))
+    (fake_pulumi / "backup.outputs.json").write_text((tmp_path / "backup.json").read_text())
+    demo = (datetime.now(UTC) + timedelta(hours=20)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    (fake_pulumi / "prod.config.json").write_text(
+        json.dumps({"vetroi:demoTime": {"value": demo, "secret": False}})
+    )
+
+    status = main(["preflight"])
+    output = capsys.readouterr().out
+
+    assert status == 0, output
+    assert "prod: until" in output and f"demo at {demo}" in output

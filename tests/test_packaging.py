@@ -130,7 +130,11 @@ def test_zip_holds_the_code_and_every_pinned_dependency(
 
 
 def test_zip_has_no_build_debris(host_package: Package, lambda_package: Package) -> None:
-    """No install records, scripts, tests or requirements file in either zip."""
+    """No install records, scripts, tests or requirements file in either zip.
+
+    `__pycache__` is not debris here: its checked-hash `.pyc` files for the target's Python are
+    built on purpose, so that cold starts do not compile the dependencies (the next test).
+    """
     for package in (host_package, lambda_package):
         debris = [name for name in names(package) if DEBRIS.search(name)]
         assert debris == [], f"{package.platform} zip carries {debris[:10]}"
@@ -252,7 +256,11 @@ def test_build_python_setting_must_name_a_python_of_the_target_version(
 
 
 def test_zip_entries_are_sorted_dated_1980_with_fixed_modes(host_package: Package) -> None:
-    """Entry order, time, permissions and compression depend on nothing but the inputs."""
+    """Entry order, time, permissions and compression depend on nothing but the inputs.
+
+    The modes keep the zip's bytes independent of the umask; Pulumi re-zips before upload
+    without them, so they are not what Lambda sees.
+    """
     with zipfile.ZipFile(host_package.path) as archive:
         entries = archive.infolist()
 
@@ -273,8 +281,11 @@ def test_two_clean_builds_are_byte_identical(host_builds: tuple[Package, Package
     assert first.key == second.key
 
 
-def test_hash_is_lambdas_base64_sha256_of_the_zip(host_package: Package) -> None:
-    """sha256_b64 is what Lambda reports as CodeSha256 for this zip, and size is its size."""
+def test_hash_is_the_base64_sha256_of_the_zip(host_package: Package) -> None:
+    """sha256_b64 is the base64 SHA-256 of the zip (source_code_hash's format), size its size.
+
+    Not Lambda's CodeSha256: Pulumi re-zips a FileArchive before the upload.
+    """
     data = host_package.path.read_bytes()
 
     assert host_package.sha256_b64 == base64.b64encode(hashlib.sha256(data).digest()).decode()
@@ -492,6 +503,7 @@ def test_size_limit_on_the_zip_names_function_size_and_limit(
 
     message = str(raised.value)
     assert "'vetroi-api'" in message
+    assert f"the code in {snapshot.resolve()}" in message
     assert f"({host_package.size} bytes) zipped" in message
     assert f"limit of {limit / 1048576:.1f} MB ({limit} bytes)" in message
 
@@ -502,7 +514,8 @@ def test_size_limit_unpacked_stops_before_zipping(
     """A package over the unpacked limit fails and leaves nothing in the cache."""
     source, requirements = small_source
 
-    with pytest.raises(PackageTooLargeError, match=r"'app-fn' is .* unzipped, over Lambda"):
+    too_large = r"'app-fn' \(the code in .*\) is .* unzipped, over Lambda"
+    with pytest.raises(PackageTooLargeError, match=too_large):
         build_package(
             source,
             requirements,

@@ -3,13 +3,17 @@ Pulumi CLI loads it, the offline plan on the real stacks, and the preview workfl
 
 from __future__ import annotations
 
+import ast
 import copy
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
+import textwrap
 from collections.abc import Callable, Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +27,7 @@ from pulumi_policy.proxy import UNKNOWN_OBJECT_VALUE, UNKNOWN_STRING_VALUE
 from components import settings as stack_settings
 from policies import plan
 from policies import rules as r
-from policies.model import Context, Resource, Stack
+from policies.model import Context, Resource, Stack, lookup
 from tests import program
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -286,10 +290,11 @@ def healthy() -> Stack:
             },
             id="headers-id",
         ),
+        # Everything but Host, as the edge declares it.
         res(
             r.ORIGIN_REQUEST_POLICY,
             "forward",
-            {"headersConfig": {"headerBehavior": "allViewerAndWhitelistCloudFront"}},
+            {"headersConfig": {"headerBehavior": "allExcept", "headers": {"items": ["Host"]}}},
             id="forward-id",
         ),
         res(r.WEB_ACL, "waf", {"scope": "CLOUDFRONT"}, region=GLOBAL),
@@ -377,6 +382,16 @@ def change(
     return edit
 
 
+def rewrite(name: str, path: str, how: Callable[[Any], Any]) -> Edit:
+    """An edit of resource `name` that replaces the value at `path` with `how(value)`."""
+
+    def edit(stack: Stack) -> Stack:
+        [target] = [x for x in stack.resources if x.name == name]
+        return change(name, {path: how(lookup(target.props, path))})(stack)
+
+    return edit
+
+
 def remove(name: str) -> Edit:
     def edit(stack: Stack) -> Stack:
         kept = [x for x in stack.resources if x.name != name]
@@ -409,6 +424,16 @@ def calculated(children: list[str]) -> Resource:
         "switch",
         {"type": "CALCULATED", "childHealthchecks": children},
         id="switch-hc",
+    )
+
+
+def cache_policy(headers_config: dict[str, Any]) -> Resource:
+    return res(
+        r.CACHE_POLICY,
+        "keyed",
+        {"parametersInCacheKeyAndForwardedToOrigin": {"headersConfig": headers_config}},
+        region=GLOBAL,
+        id="keyed-id",
     )
 
 
@@ -473,6 +498,9 @@ BREAKS: dict[str, dict[str, Edit]] = {
         ),
         "AdministratorAccess": change(
             "logging-role-logs", {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}
+        ),
+        "AdministratorAccess in the role's managed policies": change(
+            "recommend-role", {"managedPolicyArns": ["arn:aws:iam::aws:policy/AdministratorAccess"]}
         ),
     },
     "lambda-no-plain-secrets": {
@@ -598,12 +626,30 @@ BREAKS: dict[str, dict[str, Edit]] = {
     },
     "cloudfront-no-host-to-apigw": {
         "all viewer headers": change("forward", {"headersConfig.headerBehavior": "allViewer"}),
+        # "All viewer headers and the following CloudFront headers" includes the viewer's Host.
+        "all viewer and CloudFront headers": change(
+            "forward",
+            {"headersConfig": {"headerBehavior": "allViewerAndWhitelistCloudFront"}},
+        ),
+        "all except others than Host": change(
+            "forward", {"headersConfig.headers.items": ["Authorization"]}
+        ),
+        "all except nothing": change("forward", drop=("headersConfig.headers",)),
         "Host listed": change(
             "forward",
             {"headersConfig": {"headerBehavior": "whitelist", "headers": {"items": ["Host"]}}},
         ),
         "managed AllViewer": change(
             "cdn", {"defaultCacheBehavior.originRequestPolicyId": r.MANAGED_ALL_VIEWER}
+        ),
+        "managed AllViewerAndCloudFrontHeaders": change(
+            "cdn",
+            {"defaultCacheBehavior.originRequestPolicyId": r.MANAGED_ALL_VIEWER_AND_CLOUDFRONT},
+        ),
+        # A cache policy's key headers reach the origin whatever the origin request policy says.
+        "Host in the cache key": both(
+            add(cache_policy({"headerBehavior": "whitelist", "headers": {"items": ["host"]}})),
+            change("cdn", {"defaultCacheBehavior.cachePolicyId": "keyed-id"}),
         ),
         "legacy forwarded values": both(
             change("cdn", drop=("defaultCacheBehavior.originRequestPolicyId",)),
@@ -683,6 +729,16 @@ KEEPS: dict[str, Edit] = {
         "forward",
         {"headersConfig": {"headerBehavior": "whitelist", "headers": {"items": ["Origin"]}}},
     ),
+    "all except host, lower case": change("forward", {"headersConfig.headers.items": ["host"]}),
+    "managed AllViewerExceptHostHeader": change(
+        "cdn",
+        {"defaultCacheBehavior.originRequestPolicyId": "b689b0a8-53d0-40ab-baf2-68738e2966ac"},
+    ),
+    "cache key without Host": both(
+        add(cache_policy({"headerBehavior": "whitelist", "headers": {"items": ["Accept"]}})),
+        change("cdn", {"defaultCacheBehavior.cachePolicyId": "keyed-id"}),
+    ),
+    "TLS 1.3 minimum": change("cdn", {"viewerCertificate.minimumProtocolVersion": "TLSv1.3_2025"}),
 }
 
 
@@ -752,13 +808,16 @@ def test_replica_rule_without_knowing_the_other_region() -> None:
 
 @pytest.fixture(scope="module")
 def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
-    """Start the pack the way the CLI's pulumi-analyzer-policy-python does, and connect."""
+    """Start the pack the way the CLI's pulumi-analyzer-policy-python does, and connect.
+
+    That script runs `<virtualenv>/bin/python -u -m pulumi.policy <engine> .` in the pack's
+    directory; only the pack's own path setup then finds the `policies` package.
+    """
     process = subprocess.Popen(
-        [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:0", str(ROOT / "policies")],
+        [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:0", "."],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        # Elsewhere than the repository, so only the pack's own path setup finds the rules.
-        cwd=Path(sys.executable).parent,
+        cwd=ROOT / "policies",
         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
     )
     try:
@@ -1007,17 +1066,264 @@ def test_policy_pack_project_file() -> None:
     assert "pulumi-policy==1.21.0" in requirements
 
 
+# What the pack cannot see during `pulumi preview`, so it reports the rule as not applicable.
+PACK_BLIND = {("s3-data-bucket-retained", "not retained"): "retainOnDelete is not sent"}
+
+
+@pytest.fixture
+def configured(
+    analyzer: analyzer_pb2_grpc.AnalyzerStub,
+) -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
+    """The pack with the policy config the preview workflow writes, matching CONTEXT."""
+    config = {
+        "dynamodb-replica-other-region": {"otherRegion": OTHER},
+        "failover-post-budget": {"failoverBudgetLimit": CONTEXT.failover_budget_limit},
+    }
+    analyzer.Configure(
+        analyzer_pb2.ConfigureAnalyzerRequest(
+            policyConfig={
+                name: analyzer_pb2.PolicyConfig(properties=struct(values))
+                for name, values in config.items()
+            }
+        )
+    )
+    yield analyzer
+    analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest())
+
+
+def reported(analyzer: analyzer_pb2_grpc.AnalyzerStub, stack: Stack) -> tuple[set[str], set[str]]:
+    """The rules the pack reports broken in `stack`, and those it says it could not check."""
+    broken = {d.policyName for d in analyzer.AnalyzeStack(stack_request(stack)).diagnostics}
+    unchecked: set[str] = set()
+    for resource in stack:
+        response = analyzer.Analyze(request(resource))
+        broken |= {d.policyName for d in response.diagnostics}
+        unchecked |= {n.policy_name for n in response.not_applicable}
+    return broken, unchecked
+
+
+@pytest.mark.parametrize(("rule", "way"), CASES, ids=[f"{a}: {b}" for a, b in CASES])
+def test_pack_reports_each_breaking_case_as_the_plan_does(
+    configured: analyzer_pb2_grpc.AnalyzerStub, rule: str, way: str
+) -> None:
+    """The same rules through the CLI's protocol: each break is reported, and nothing else."""
+    broken, unchecked = reported(configured, BREAKS[rule][way](healthy()))
+
+    if (rule, way) in PACK_BLIND:
+        assert rule not in broken and rule in unchecked, PACK_BLIND[rule, way]
+    else:
+        assert broken == {rule}
+
+
+def _normal(distribution: str) -> str:
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def _installed_by(requirements: list[str]) -> set[str]:
+    """The distributions `pip install -r` of `requirements` brings, with their dependencies."""
+    found: set[str] = set()
+    todo = [re.split(r"[\s<>=!~;\[]", line, maxsplit=1)[0] for line in requirements]
+    while todo:
+        name = _normal(todo.pop())
+        if name in found:
+            continue
+        found.add(name)
+        for requirement in metadata.requires(name) or []:
+            if "extra ==" not in requirement:
+                todo.append(re.split(r"[\s<>=!~;\[(]", requirement, maxsplit=1)[0])
+    return found
+
+
+def _imported_names(source: Path) -> set[str]:
+    """The top-level names of the absolute imports in a Python file."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_pack_imports_nothing_its_own_requirements_do_not_install() -> None:
+    """The CLI runs the pack in policies/venv, built from policies/requirements.txt alone.
+
+    The pack is loaded as `python -m pulumi.policy` loads it (its directory run as a script),
+    with PolicyPack replaced by a recorder: its policies are the rules, in order, and every
+    module of this repository it loads imports only the standard library, this repository's
+    modules and what those requirements install (pulumi, pulumi-policy and their dependencies,
+    not pulumi_aws or boto3).
+    """
+    script = textwrap.dedent(
+        """
+        import json, runpy, sys
+        import pulumi_policy
+
+        recorded = {}
+        pulumi_policy.PolicyPack = lambda **kwargs: recorded.update(kwargs)
+        runpy.run_path(".", run_name="__main__")
+
+        files = sorted({getattr(m, "__file__", None) or "" for m in list(sys.modules.values())})
+        print(json.dumps({"policies": [p.name for p in recorded["policies"]], "files": files}))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT / "policies",
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    # This repository's modules, not those of an environment kept inside it.
+    ours = {
+        path
+        for path in (Path(f).resolve() for f in loaded["files"] if f)
+        if path.is_relative_to(ROOT) and "site-packages" not in path.parts
+    }
+    # The script itself: runpy takes it out of sys.modules again once it has run.
+    ours.add(ROOT / "policies" / "__main__.py")
+    lines = (ROOT / "policies" / "requirements.txt").read_text().splitlines()
+    installed = _installed_by([x for x in lines if x.strip() and not x.startswith("#")])
+    provides = metadata.packages_distributions()
+    # The pack puts the repository root on sys.path: its own packages import as they are.
+    local = {p.stem for p in ROOT.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()}
+    allowed = set(sys.stdlib_module_names) | local
+
+    assert loaded["policies"] == [rule.name for rule in r.RULES]
+    assert {f.relative_to(ROOT).as_posix() for f in ours} >= {
+        "policies/__main__.py",
+        "policies/pack.py",
+        "policies/rules.py",
+        "policies/model.py",
+    }
+    for source in ours:
+        for name in _imported_names(source) - allowed:
+            owners = {_normal(d) for d in provides.get(name, [])}
+            assert owners & installed, (
+                f"{source.relative_to(ROOT)} imports {name}, which policies/requirements.txt "
+                "does not install"
+            )
+
+
 # The offline plan on the real stacks ---------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def verdicts() -> dict[str, list[plan.Verdict]]:
-    found = {}
-    for variant in plan.VARIANTS:
-        deployment = program.run_stack(variant.stack, variant.overrides, variant.remove)
-        stack = plan.neutral_view(deployment)
-        found[variant.name] = plan.evaluate(stack, plan.context_for(variant), variant.waivers)
-    return found
+def stacks() -> dict[str, Stack]:
+    """Each variant's resources as the program declares them under the mocks."""
+    return {
+        variant.name: plan.neutral_view(
+            program.run_stack(variant.stack, variant.overrides, variant.remove)
+        )
+        for variant in plan.VARIANTS
+    }
+
+
+@pytest.fixture(scope="module")
+def verdicts(stacks: dict[str, Stack]) -> dict[str, list[plan.Verdict]]:
+    return {
+        variant.name: plan.evaluate(
+            stacks[variant.name], plan.context_for(variant), variant.waivers
+        )
+        for variant in plan.VARIANTS
+    }
+
+
+# One break of each rule on the prod stack as declared, by the program's own resource names: a
+# rule that read a property under another name or shape than the program declares (and
+# `pulumi preview` sends) would miss it.
+PROD_FUNCTION = "vetroi-api-recommend-function"
+PROD_TABLE = "vetroi-data-table"
+PROD_CDN = "vetroi-edge-cdn"
+REAL_BREAKS: dict[str, Edit] = {
+    "lambda-no-layers": change(
+        PROD_FUNCTION, {"layers": [f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:deps:1"]}
+    ),
+    "lambda-xray-active": change(PROD_FUNCTION, {"tracingConfig.mode": "PassThrough"}),
+    "lambda-supported-runtime": change(PROD_FUNCTION, {"runtime": "python3.11"}),
+    "log-group-retention": change("vetroi-api-recommend-logs", drop=("retentionInDays",)),
+    "lambda-log-group": remove("vetroi-api-recommend-logs"),
+    "lambda-alias-invoked": rewrite(
+        "vetroi-api-recommend-post-integration", "uri", lambda uri: uri.replace(":live/", "/")
+    ),
+    "iam-no-wildcard-admin": rewrite(
+        "vetroi-api-recommend-policy",
+        "policy",
+        lambda document: policy(
+            *json.loads(document)["Statement"],
+            {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"},
+        ),
+    ),
+    "lambda-no-plain-secrets": change(
+        PROD_FUNCTION, {"environment.variables.VETROI_ONET_PASSWORD": "hunter2"}
+    ),
+    # pulumi-aws 7 declares endpointConfiguration.types as one string.
+    "apigw-regional-endpoint": change(
+        "vetroi-api-rest-api", {"endpointConfiguration.types": "EDGE"}
+    ),
+    "apigw-cors-on-gateway-errors": change("vetroi-api-default-4xx", {"responseParameters": {}}),
+    "apigw-stage-access-logs": change("vetroi-api-stage", drop=("accessLogSettings",)),
+    "apigw-stage-tracing": change("vetroi-api-stage", {"xrayTracingEnabled": False}),
+    "apigw-stage-throttling": change(
+        "vetroi-api-method-settings", {"settings.throttlingBurstLimit": 0}
+    ),
+    "dynamodb-pitr": change(PROD_TABLE, {"pointInTimeRecovery.enabled": False}),
+    "dynamodb-deletion-protection": change(PROD_TABLE, {"deletionProtectionEnabled": False}),
+    "dynamodb-stream": change(PROD_TABLE, {"streamViewType": "KEYS_ONLY"}),
+    "dynamodb-replica-other-region": change(PROD_TABLE, {"replicas": []}),
+    "dynamodb-protected": change(PROD_TABLE, protect=False),
+    "s3-public-access-blocked": change(
+        "vetroi-data-dd214-public-access", {"restrictPublicBuckets": False}
+    ),
+    "s3-encryption": remove("vetroi-edge-static-encryption"),
+    "s3-versioning": change(
+        "vetroi-data-onet-cache-versioning", {"versioningConfiguration.status": "Suspended"}
+    ),
+    "s3-tls-only": remove("vetroi-data-dd214-policy"),
+    "s3-data-bucket-retained": change("vetroi-data-dd214", retain_on_delete=False),
+    "cloudfront-tls12": change(
+        PROD_CDN, {"viewerCertificate.minimumProtocolVersion": "TLSv1_2016"}
+    ),
+    "cloudfront-https": change(
+        PROD_CDN, {"origins.0.customOriginConfig.originProtocolPolicy": "match-viewer"}
+    ),
+    "cloudfront-waf": change(PROD_CDN, drop=("webAclId",)),
+    "edge-in-us-east-1": change("vetroi-edge-waf", region=REGION),
+    "cloudfront-cors-policy": change(
+        PROD_CDN, drop=("defaultCacheBehavior.responseHeadersPolicyId",)
+    ),
+    "cloudfront-origin-group-methods": change(
+        PROD_CDN, {"orderedCacheBehaviors.0.allowedMethods": ALL_METHODS}
+    ),
+    # The edge forwards all headers except those listed; listing another instead of Host.
+    "cloudfront-no-host-to-apigw": change(
+        "vetroi-edge-forward", {"headersConfig.headers.items": ["Authorization"]}
+    ),
+    "route53-failover-health-check": change("vetroi-failover-record", drop=("healthCheckId",)),
+    "failover-post-budget": change(
+        "vetroi-failover-probe", {"requestInterval": 30.0, "failureThreshold": 5.0}
+    ),
+    "alarm-has-action": change("vetroi-prod-api-5xx", {"alarmActions": []}),
+    "alarm-global-metrics-us-east-1": change("vetroi-prod-global-cloudfront-5xx", region=REGION),
+}
+
+
+@pytest.mark.parametrize("rule", [rule.name for rule in r.RULES])
+def test_each_rule_fails_on_a_break_of_the_real_stack(stacks: dict[str, Stack], rule: str) -> None:
+    """Breaking the prod stack as the program declares it breaks the rule.
+
+    The synthetic stack above is written by hand; this one is the program's own output, so a
+    rule reading a property name or shape the program does not produce cannot pass here.
+    """
+    assert rule in REAL_BREAKS, f"{rule} has no break of the real stack in REAL_BREAKS"
+    [prod] = [v for v in plan.VARIANTS if v.name == "prod"]
+
+    broken = failing(REAL_BREAKS[rule](stacks["prod"]), plan.context_for(prod))
+
+    assert rule in broken, f"breaking the prod stack for {rule} broke only {sorted(broken)}"
 
 
 @pytest.mark.parametrize("variant", [v.name for v in plan.VARIANTS])

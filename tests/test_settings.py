@@ -10,7 +10,7 @@ import pytest
 from pulumi.runtime import mocks
 
 from components import settings as stack_settings
-from tests.program import stack_config
+from tests.program import cli_config, declared_config, missing_keys, stack_config
 
 
 class _NoResources(pulumi.runtime.Mocks):
@@ -23,24 +23,23 @@ class _NoResources(pulumi.runtime.Mocks):
 
 def load(stack: str = "prod", secrets: dict[str, str] | None = None, **changes: Any):
     """Load the settings of `stack`'s real config file with some keys changed or removed."""
-    config = stack_config(stack)
+    overrides: dict[str, Any] = {}
+    remove = []
     for key, value in changes.items():
         full = key if ":" in key.replace("aws_", "aws:") else f"vetroi:{key}"
         full = full.replace("aws_", "aws:")
         if value is None:
-            config.pop(full, None)
+            remove.append(full)
         else:
-            config[full] = value
-    config |= secrets or {}
-    pulumi.runtime.set_all_config(
-        {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()},
-        secret_keys=list(secrets or {}),
-    )
+            overrides[full] = value
+    # Removing a key the CLI requires is allowed here: the program must report it too.
+    config, secret_keys = cli_config(stack, overrides, tuple(remove), secrets)
+    pulumi.runtime.set_all_config(config, secret_keys=secret_keys)
     mocks.set_mocks(_NoResources(), project="vetroi", stack=stack)
     try:
         return stack_settings.load()
     finally:
-        pulumi.runtime.set_all_config({})
+        pulumi.runtime.set_all_config({}, secret_keys=[])
 
 
 def problems_of(error: pytest.ExceptionInfo[stack_settings.SettingsError]) -> dict[str, str]:
@@ -111,11 +110,21 @@ def test_load_all_mistakes_in_one_error():
         ({"role": "standby"}, "role", "one of primary, backup"),
         ({"otherRegion": "us-east-2"}, "otherRegion", "a region other than aws:region"),
         ({"otherRegion": "us-middle-1"}, "otherRegion", "an AWS region"),
+        ({"otherRegion": None}, "otherRegion", "the other stack's AWS region"),
+        ({"role": None}, "role", "one of primary, backup"),
         ({"aws_region": "mars-north-1"}, "aws:region", "an AWS region"),
         ({"aws_region": None}, "aws:region", "an AWS region"),
+        ({"aws_region": "cn-north-1"}, "aws:region", "an AWS region"),
+        ({"otherRegion": "us-gov-west-1"}, "otherRegion", "an AWS region"),
         ({"corsOrigins": ["not a url"]}, "corsOrigins", "an origin"),
         ({"corsOrigins": ["https://app.example.com/path"]}, "corsOrigins", "an origin"),
         ({"corsOrigins": "https://one.example.com"}, "corsOrigins", "JSON list"),
+        ({"corsOrigins": ["https://*.example.com"]}, "corsOrigins", "an origin"),
+        ({"corsOrigins": ["https://app.example.com:99999"]}, "corsOrigins", "an origin"),
+        ({"corsOrigins": ["https://app.example.com:http"]}, "corsOrigins", "an origin"),
+        ({"corsOrigins": ["https://user@app.example.com"]}, "corsOrigins", "an origin"),
+        ({"corsOrigins": ["https://App.Example.com"]}, "corsOrigins", "an origin"),
+        ({"corsOrigins": ["https://app.example.com/"]}, "corsOrigins", "an origin"),
         ({"functionLayout": "lambdalith"}, "functionLayout", "perRoute, monolith"),
         ({"architecture": "i386"}, "architecture", "arm64, x86_64"),
         ({"pythonVersion": "3.9"}, "pythonVersion", "3.12"),
@@ -203,3 +212,174 @@ def test_stack_files_only_set_declared_keys():
         for key in stack_config(stack):
             if key.startswith("vetroi:"):
                 assert key.removeprefix("vetroi:") in declared, f"{stack}: {key} undeclared"
+
+
+def test_load_accepts_origins_with_ports_and_addresses():
+    """An origin may carry a port, be localhost or an IP address: each is what a browser sends."""
+    origins = ["https://app.example.com:8443", "http://localhost:3000", "http://127.0.0.1:8080"]
+    settings = load(corsOrigins=origins)
+
+    assert settings.cors_origins == tuple(origins)
+
+
+def test_load_bad_retention_is_reported_once():
+    """A retention out of range and not a CloudWatch period is one problem, not two."""
+    with pytest.raises(stack_settings.SettingsError) as error:
+        load(logRetentionDays=5000, healthCheckInterval=60)
+
+    keys = [p.key for p in error.value.problems]
+    assert keys.count("logRetentionDays") == 1
+    assert keys.count("healthCheckInterval") == 1
+    assert "2 bad setting(s)" in str(error.value)
+
+
+def test_load_bad_region_hint_names_aws_region():
+    """The fix for aws:region is `pulumi config set aws:region`, not under the project's name."""
+    with pytest.raises(stack_settings.SettingsError) as error:
+        load(aws_region="mars-north-1")
+
+    message = str(error.value)
+    assert "pulumi config set aws:region <value> -s prod" in message
+    assert "vetroi:aws:region" not in message
+
+
+def test_load_empty_defaults_are_unset():
+    """The `""` defaults of optional strings read as unset, as the CLI passes them."""
+    settings = load("backup")
+
+    assert settings.backup_stack is None
+    assert settings.upload_bucket_name is None and settings.cache_bucket_name is None
+    assert settings.demo_time is None and settings.pinned_version is None
+    assert settings.onet_username is None and settings.onet_password is None
+    assert settings.alert_https_endpoints is None
+
+
+@pytest.mark.parametrize("key", stack_settings.SECRET_KEYS)
+def test_load_plaintext_secret_is_refused(key: str):
+    """A secret key set without --secret is a settings error that says how, without the value."""
+    value = '["https://events.example.com/token-42"]' if key == "alertHttpsEndpoints" else "tok-42"
+    credentials = {"onetUsername": "u-1", "onetPassword": "p-1"}
+    with pytest.raises(stack_settings.SettingsError) as error:
+        load(
+            secrets={f"vetroi:{k}": v for k, v in credentials.items() if k != key},
+            **{key: value},
+        )
+
+    problems = problems_of(error)
+    assert set(problems) == {key}
+    assert f"pulumi config set --secret vetroi:{key}" in problems[key]
+    assert "42" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "missing"), [("onetUsername", "onetPassword"), ("onetPassword", "onetUsername")]
+)
+def test_load_one_onet_credential_names_the_other(given: str, missing: str):
+    """One O*NET credential without the other is an error naming the missing one."""
+    with pytest.raises(stack_settings.SettingsError) as error:
+        load(secrets={f"vetroi:{given}": "value-1"})
+
+    problems = problems_of(error)
+    assert set(problems) == {missing}
+    assert given in problems[missing]
+
+
+@pytest.mark.parametrize("stack", ["prod", "backup"])
+def test_stack_files_pass_the_clis_config_check(stack: str):
+    """The CLI's rule: a key declared without a default must be set in each stack file."""
+    assert missing_keys(stack_config(stack)) == []
+
+
+def test_cli_check_finds_a_required_key():
+    """The rule the test above applies does find keys declared without a default."""
+    required = missing_keys({})
+
+    assert "vetroi:role" in required and "vetroi:otherRegion" in required
+    assert "vetroi:tableName" not in required
+
+
+def test_secret_keys_are_declared_as_the_cli_allows():
+    """Keys read as secrets have an empty plain default, not `secret: true` (no default allowed
+    there), and no stack file sets one in plain text."""
+    declared = declared_config()
+
+    for key in stack_settings.SECRET_KEYS:
+        spec = declared[f"vetroi:{key}"]
+        assert spec.get("default") == "", f'{key} needs the default ""'
+        assert not spec.get("secret"), f"{key} is secret: true, so it cannot have a default"
+    for stack in ("prod", "backup"):
+        for key in stack_settings.SECRET_KEYS:
+            value = stack_config(stack).get(f"vetroi:{key}")
+            assert value is None or (isinstance(value, dict) and "secure" in value), (
+                f"{stack}: {key} is in plain text"
+            )
+
+
+def test_pinned_version_as_one_number_pins_every_function():
+    """A single number, as before the per-function form existed, applies to every function."""
+    settings = load(pinnedVersion="7")
+
+    assert settings.pinned_version == "7"
+    assert settings.pinned_version_of("career") == settings.pinned_version_of("health") == "7"
+
+
+@pytest.mark.parametrize(
+    "pins", ['{"career": "7", "recommend": "5"}', {"career": 7, "recommend": 5}]
+)
+def test_pinned_version_per_function(pins: Any):
+    """A JSON object pins each named function; JSON numbers work as well as strings."""
+    settings = load(pinnedVersion=pins if isinstance(pins, str) else json.dumps(pins))
+
+    assert settings.pinned_version == {"career": "7", "recommend": "5"}
+    assert settings.pinned_version_of("career") == "7"
+    assert settings.pinned_version_of("health") is None
+
+
+def test_pinned_version_mistakes_are_all_named():
+    """Unknown functions and versions that are not numbers are reported in the one error."""
+    pins = {"carrer": "7", "health": "latest", "recommend": 0, "uploads": True, "career": 4.5}
+    with pytest.raises(stack_settings.SettingsError) as error:
+        load(pinnedVersion=json.dumps(pins), corsOrigins="not json")
+
+    found = [(p.key, p.value) for p in error.value.problems if p.key == "pinnedVersion"]
+    assert sorted(found, key=str) == sorted(
+        [
+            ("pinnedVersion", "carrer"),
+            ("pinnedVersion", {"health": "latest"}),
+            ("pinnedVersion", {"recommend": 0}),
+            ("pinnedVersion", {"uploads": True}),
+            ("pinnedVersion", {"career": 4.5}),
+        ],
+        key=str,
+    )
+    assert "corsOrigins" in problems_of(error)
+    assert "recommend, career, health, uploads" in str(error.value)
+
+
+@pytest.mark.parametrize("value", ["v7", "[7]", '{"career": '])
+def test_pinned_version_that_is_neither_a_number_nor_an_object_is_refused(value: str):
+    with pytest.raises(stack_settings.SettingsError) as error:
+        load(pinnedVersion=value)
+
+    assert "pinnedVersion" in problems_of(error)
+
+
+def test_pinned_version_names_follow_the_layout():
+    """With one function for every route, a route name is not a function that can be pinned."""
+    assert (
+        load(functionLayout="monolith", pinnedVersion='{"monolith": "3"}').pinned_version_of(
+            "monolith"
+        )
+        == "3"
+    )
+    with pytest.raises(stack_settings.SettingsError) as error:
+        load(functionLayout="monolith", pinnedVersion='{"career": "3"}')
+
+    assert "a function of the monolith layout: monolith" in problems_of(error)["pinnedVersion"]
+
+
+def test_layout_functions_are_the_ones_the_api_builds():
+    """The names pinnedVersion accepts are exactly the functions components.api declares."""
+    from components.api import ROUTES
+
+    assert stack_settings.LAYOUT_FUNCTIONS["perRoute"] == tuple(r.name for r in ROUTES)

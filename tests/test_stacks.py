@@ -126,6 +126,23 @@ def test_data_buckets_are_kept_private_and_encrypted(prod: Deployment):
     assert key.protect and key.retain_on_delete, "losing the key loses every upload"
 
 
+def test_data_buckets_keep_their_configuration_on_delete(prod: Deployment):
+    """Every resource that configures the data buckets or their key is retained on delete, so a
+    destroy leaves each bucket private, versioned, encrypted and TLS-only, not bare."""
+    configuring = [
+        r for r in prod if r.parent == "vetroi-data" and not r.component and r.typ not in DATA_TYPES
+    ]
+    expected = {
+        f"{bucket}-{part}"
+        for bucket in ("vetroi-data-dd214", "vetroi-data-onet-cache")
+        for part in ("public-access", "versioning", "encryption", "lifecycle", "policy")
+    } | {"vetroi-data-dd214-cors", "vetroi-data-dd214-key-alias"}
+
+    assert {r.name for r in configuring} == expected
+    loose = [r.name for r in configuring if not r.retain_on_delete]
+    assert loose == [], f"deleted with the stack: {loose}"
+
+
 def test_upload_bucket_accepts_posts_from_the_front_end_only(prod: Deployment):
     """Browsers post DD-214s to S3 directly: the bucket's CORS allows exactly those origins."""
     cors = prod.one("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration", "dd214")
@@ -216,6 +233,21 @@ def test_stage_traces_logs_and_throttles(prod: Deployment):
     assert settings["throttlingBurstLimit"] == 200
     assert settings["dataTraceEnabled"] is False
     assert prod.one("aws:apigateway/account:Account")["cloudwatchRoleArn"]
+
+
+def test_execution_logs_go_to_a_declared_group_with_retention(prod: Deployment):
+    """The group API Gateway's execution logging writes to is declared before the stage, with
+    the settings' retention, so API Gateway does not create it without one."""
+    stage = prod.one("aws:apigateway/stage:Stage")
+    api = prod.one("aws:apigateway/restApi:RestApi")
+    group = prod.one("aws:cloudwatch/logGroup:LogGroup", "execution-logs")
+    method_settings = prod.one("aws:apigateway/methodSettings:MethodSettings")
+
+    assert method_settings["settings"]["loggingLevel"] == "ERROR"
+    assert group["name"] == f"API-Gateway-Execution-Logs_{api.id}/{stage['stageName']}"
+    assert group["retentionInDays"] == 30
+    assert group.region == stage.region == "us-east-2"
+    assert group.name in stage.depends_on
 
 
 def test_invoke_url_and_stage_are_outputs(prod: Deployment, backup: Deployment):
@@ -338,3 +370,15 @@ def _as_list(value: str | list[str]) -> list[str]:
 def _statements(deployment: Deployment, route: str) -> list[dict]:
     policy = deployment.one("aws:iam/rolePolicy:RolePolicy", f"vetroi-api-{route}")
     return json.loads(policy["policy"])["Statement"]
+
+
+def test_pinned_version_per_function_rolls_back_only_that_function():
+    """A per-function pin moves that function's live alias alone; the others stay on the new one."""
+    deployment = run_stack("prod", overrides={"vetroi:pinnedVersion": '{"career": "7"}'})
+
+    versions = {
+        alias["functionName"].removeprefix("vetroi-prod-"): alias["functionVersion"]
+        for alias in deployment.of_type("aws:lambda/alias:Alias")
+        if alias["functionName"] in deployment.outputs["functionNames"].values()
+    }
+    assert versions == {"career": "7", "recommend": "1", "health": "1", "uploads": "1"}
