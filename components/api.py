@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -38,6 +39,11 @@ MONOLITH_HANDLER = "vetroi_api.handlers.lambda_handler"
 # The methods browsers may use follow from the routes (each with its preflight); the allowed
 # headers and the preflight's max age are settings (corsAllowedHeaders, corsMaxAgeSeconds).
 CORS_METHODS = tuple(sorted({route.method for route in ROUTES} | {"OPTIONS"}))
+# API Gateway's own 4xx and 5xx answers. $context.error.messageString arrives already quoted as
+# a JSON string, so it stands bare; quoting it again would make the body invalid JSON.
+GATEWAY_ERROR_BODY = '{"error": {"code": "GATEWAY_ERROR", "message": $context.error.messageString}}'
+# API Gateway's ceiling for a REST integration; the functions' own timeout comes first.
+INTEGRATION_TIMEOUT_MS = 29_000
 
 # One JSON object per request in the stage's access log.
 ACCESS_LOG_FORMAT = json.dumps(
@@ -89,18 +95,14 @@ class RegionalApi(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        # API Gateway serves a snapshot: routes and gateway responses take effect only in a new
+        # deployment. Every setting they are declared with is also noted here, and a deployment
+        # is made whenever any of them changes, and none otherwise.
+        self._snapshot: list[dict[str, Any]] = []
         responses = self._gateway_responses(name, args)
         methods = self._routes(name, args)
-
-        # API Gateway serves a snapshot: routes and gateway responses take effect only in a new
-        # deployment. One is made whenever either changes, and none otherwise.
         fingerprint = hashlib.sha256(
-            json.dumps(
-                {
-                    "routes": [(r.method, r.path, self._target_name(r)) for r in ROUTES],
-                    "responses": self._gateway_headers(args),
-                }
-            ).encode()
+            json.dumps(self._snapshot, sort_keys=True).encode()
         ).hexdigest()
         deployment = aws.apigateway.Deployment(
             f"{name}-deployment",
@@ -152,21 +154,24 @@ class RegionalApi(pulumi.ComponentResource):
         return self.functions[self._target_name(route)]
 
     def _gateway_responses(self, name: str, args: RegionalApiArgs) -> list[pulumi.Resource]:
-        # $context.error.messageString arrives already quoted as a JSON string, so it stands
-        # bare; quoting it again would make the body invalid JSON.
-        body = '{"error": {"code": "GATEWAY_ERROR", "message": $context.error.messageString}}'
-        return [
-            aws.apigateway.Response(
-                f"{name}-{response_type.lower().replace('_', '-')}",
-                rest_api_id=self.rest_api.id,
-                region=args.settings.region,
-                response_type=response_type,
-                response_parameters=self._gateway_headers(args),
-                response_templates={"application/json": body},
-                opts=pulumi.ResourceOptions(parent=self),
+        created: list[pulumi.Resource] = []
+        for response_type in ("DEFAULT_4XX", "DEFAULT_5XX"):
+            declared: dict[str, Any] = {
+                "response_type": response_type,
+                "response_parameters": self._gateway_headers(args),
+                "response_templates": {"application/json": GATEWAY_ERROR_BODY},
+            }
+            self._snapshot.append(declared)
+            created.append(
+                aws.apigateway.Response(
+                    f"{name}-{response_type.lower().replace('_', '-')}",
+                    rest_api_id=self.rest_api.id,
+                    region=args.settings.region,
+                    opts=pulumi.ResourceOptions(parent=self),
+                    **declared,
+                )
             )
-            for response_type in ("DEFAULT_4XX", "DEFAULT_5XX")
-        ]
+        return created
 
     @staticmethod
     def _gateway_headers(args: RegionalApiArgs) -> dict[str, str]:
@@ -218,17 +223,34 @@ class RegionalApi(pulumi.ComponentResource):
             target = self._target(route)
             for method in (route.method, "OPTIONS"):
                 slug = f"{route.name}-{method.lower()}"
+                method_settings: dict[str, Any] = {
+                    "http_method": method,
+                    "authorization": "NONE",
+                    "request_parameters": (
+                        {"method.request.path.socCode": True} if "{socCode}" in path else None
+                    ),
+                }
+                integration_settings: dict[str, Any] = {
+                    "type": "AWS_PROXY",
+                    # Lambda proxy integrations are always invoked with POST.
+                    "integration_http_method": "POST",
+                    "timeout_milliseconds": INTEGRATION_TIMEOUT_MS,
+                }
+                self._snapshot.append(
+                    {
+                        "path": path,
+                        "target": self._target_name(route),
+                        **method_settings,
+                        **integration_settings,
+                    }
+                )
                 method_resource = aws.apigateway.Method(
                     f"{name}-{slug}",
                     rest_api=self.rest_api.id,
                     region=args.settings.region,
                     resource_id=parents[path],
-                    http_method=method,
-                    authorization="NONE",
-                    request_parameters=(
-                        {"method.request.path.socCode": True} if "{socCode}" in path else None
-                    ),
                     opts=child,
+                    **method_settings,
                 )
                 integration = aws.apigateway.Integration(
                     f"{name}-{slug}-integration",
@@ -236,12 +258,9 @@ class RegionalApi(pulumi.ComponentResource):
                     region=args.settings.region,
                     resource_id=parents[path],
                     http_method=method_resource.http_method,
-                    type="AWS_PROXY",
-                    # Lambda proxy integrations are always invoked with POST.
-                    integration_http_method="POST",
                     uri=target.alias.invoke_arn,
-                    timeout_milliseconds=29_000,
                     opts=child,
+                    **integration_settings,
                 )
                 created += [method_resource, integration]
 

@@ -209,6 +209,29 @@ def test_gateway_errors_carry_cors_headers(prod: Deployment):
         assert json.loads(rendered)["error"]["message"] == 'Missing "x"'
 
 
+def _deployment_trigger(deployment: Deployment) -> str:
+    return deployment.one("aws:apigateway/deployment:Deployment")["triggers"]["configuration"]
+
+
+def test_api_redeploys_when_what_it_serves_changes(prod: Deployment, monkeypatch):
+    """A change to a route, an integration or a gateway response makes a new deployment."""
+    import components.api
+
+    baseline = _deployment_trigger(prod)
+    assert _deployment_trigger(run_stack("prod")) == baseline, "the trigger must be stable"
+    assert _deployment_trigger(run_stack("prod", {"vetroi:functionMemoryMb": 1024})) == baseline
+
+    headers = run_stack("prod", {"vetroi:corsAllowedHeaders": ["Content-Type", "X-Demo"]})
+    assert _deployment_trigger(headers) != baseline, "gateway response headers"
+
+    monkeypatch.setattr(components.api, "INTEGRATION_TIMEOUT_MS", 20_000)
+    assert _deployment_trigger(run_stack("prod")) != baseline, "integration settings"
+
+    monkeypatch.undo()
+    monkeypatch.setattr(components.api, "GATEWAY_ERROR_BODY", '{"error": "x"}')
+    assert _deployment_trigger(run_stack("prod")) != baseline, "gateway response body"
+
+
 def test_gateway_errors_name_the_single_origin():
     """With one allowed origin the gateway answers with exactly that origin."""
     single = run_stack("backup", overrides={"vetroi:corsOrigins": ["https://app.example.com"]})
