@@ -282,7 +282,7 @@ class RegionalApi(pulumi.ComponentResource):
         self, name: str, args: RegionalApiArgs, deployment: aws.apigateway.Deployment
     ) -> aws.apigateway.Stage:
         child = pulumi.ResourceOptions(parent=self)
-        account = _ApiGatewayLogging(f"{name}-logging", args.settings.region, self)
+        account = _api_gateway_logging(f"{name}-logging", args.settings.region, self)
         access_logs = aws.cloudwatch.LogGroup(
             f"{name}-access-logs",
             name=f"/aws/apigateway/{name}-{args.settings.stack}/access",
@@ -311,7 +311,7 @@ class RegionalApi(pulumi.ComponentResource):
             access_log_settings=aws.apigateway.StageAccessLogSettingsArgs(
                 destination_arn=access_logs.arn, format=ACCESS_LOG_FORMAT
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[account.account, execution_logs]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[account, execution_logs]),
         )
         # REST APIs throttle per method: the `*/*` method settings give each method of the stage
         # these limits separately (8 methods here), not one budget for the whole stage.
@@ -334,32 +334,30 @@ class RegionalApi(pulumi.ComponentResource):
         return stage
 
 
-class _ApiGatewayLogging:
+def _api_gateway_logging(name: str, region: str, parent: pulumi.Resource) -> aws.apigateway.Account:
     """API Gateway's per-region account setting: the role it uses to write stage logs.
 
     Stages refuse access logging until the region's account setting names such a role. It is
     one setting per region and account, so a second project in the same region shares it.
     """
-
-    def __init__(self, name: str, region: str, parent: pulumi.Resource) -> None:
-        child = pulumi.ResourceOptions(parent=parent)
-        role = aws.iam.Role(
-            f"{name}-role",
-            assume_role_policy=assume_role_policy("apigateway.amazonaws.com"),
-            opts=child,
-        )
-        attachment = aws.iam.RolePolicyAttachment(
-            f"{name}-role-logs",
-            role=role.name,
-            policy_arn="arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
-            opts=child,
-        )
-        self.account = aws.apigateway.Account(
-            f"{name}-account",
-            cloudwatch_role_arn=role.arn,
-            region=region,
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=[attachment]),
-        )
+    child = pulumi.ResourceOptions(parent=parent)
+    role = aws.iam.Role(
+        f"{name}-role",
+        assume_role_policy=assume_role_policy("apigateway.amazonaws.com"),
+        opts=child,
+    )
+    attachment = aws.iam.RolePolicyAttachment(
+        f"{name}-role-logs",
+        role=role.name,
+        policy_arn="arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+        opts=child,
+    )
+    return aws.apigateway.Account(
+        f"{name}-account",
+        cloudwatch_role_arn=role.arn,
+        region=region,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[attachment]),
+    )
 
 
 def _arn_path(path: str) -> str:
