@@ -400,3 +400,25 @@ def test_fallback_reason_on_the_request_line(
     assert len(lines) == 1, lines
     assert lines[0]["source"] == "static"
     assert lines[0]["onetError"] == "O*NET answered 500"
+
+
+def test_trickling_answer_is_bounded_by_the_budget(aws: Any, onet: OnetServer) -> None:
+    """An answer sent a byte at a time, each within the read timeout, ends with the budget."""
+    onet.mode, onet.delay = "trickle", 0.05
+    started = time.monotonic()
+    response = career()
+    elapsed = time.monotonic() - started
+
+    assert response.status == 200, response
+    assert response.body["source"] == "static"
+    assert onet.calls == 1, "no time was left for another attempt"
+    assert elapsed < 2 + 0.5, f"{elapsed:.2f}s for a budget of 2s"
+
+
+def test_trickling_answer_counts_against_the_breaker(aws: Any, onet: OnetServer) -> None:
+    """O*NET too slow to finish its answers is an outage: the breaker opens."""
+    onet.mode, onet.delay = "trickle", 0.05
+    for _ in range(3):
+        career(remaining_ms=1_600)
+
+    assert breaker_state() == "open"
