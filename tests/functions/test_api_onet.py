@@ -422,3 +422,31 @@ def test_trickling_answer_counts_against_the_breaker(aws: Any, onet: OnetServer)
         career(remaining_ms=1_600)
 
     assert breaker_state() == "open"
+
+
+@pytest.mark.parametrize(
+    "cached",
+    [
+        {"code": "11-1011.00", "tasks": 5},
+        {"code": "11-1011.00", "tasks": {"task": 2.5}},
+        {"code": "11-1011.00", "job_zone": True},
+        {"code": "11-1011.00", "job_zone": {"value": 99}},
+    ],
+)
+def test_career_from_an_odd_onet_answer(aws: Any, cached: dict[str, Any]) -> None:
+    """An O*NET answer (here, its cached copy) of an unexpected shape is not a 500."""
+    aws["dynamodb"].put_item(
+        TableName=TABLE,
+        Item={
+            "pk": {"S": "onet#online/occupations/11-1011.00/"},
+            "sk": {"S": "v1"},
+            "body": {"S": json.dumps(cached)},
+            "freshUntil": {"N": str(int(time.time()) + 3600)},
+        },
+    )
+    response = career()
+
+    assert response.status == 200, response
+    assert response.body["source"] == "cache"
+    assert response.body["jobZone"] == 5, "the bundled job zone stands in for a bad one"
+    assert all(isinstance(task, str) for task in response.body["tasks"])
