@@ -243,7 +243,7 @@ def _crosswalk_careers(
         for item in listed
         if isinstance(item, dict)
         and isinstance(item.get("code"), str)
-        and validation.SOC_CODE.match(item["code"])
+        and validation.SOC_CODE.fullmatch(item["code"])
     ]
     return title, careers
 

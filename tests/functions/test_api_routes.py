@@ -50,7 +50,10 @@ def test_career_monolith_routes_by_path(aws: Any, kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("code", ["11-1011", "1-1011.00", "abc", "11-1011.00x", "%00"])
+@pytest.mark.parametrize(
+    "code",
+    ["11-1011", "1-1011.00", "abc", "11-1011.00x", "%00", "11-1011.00\n", "١١-١٠١١.٠٠"],
+)
 def test_career_bad_code(aws: Any, kind: str, code: str) -> None:
     """A malformed O*NET-SOC code is a 400 naming the field."""
     event = make_event(kind, "GET", f"/career/{code}", path_params={"socCode": code})
@@ -134,6 +137,18 @@ def test_recommend_bad_json(aws: Any, raw: str) -> None:
     assert response.status == 400, response
     assert response.body["error"]["code"] == "invalid_body"
     assert_cors(response)
+
+
+@pytest.mark.parametrize(
+    "branch,code", [("army", "١١B"), ("marine_corps", "０３１１"), ("navy", "HM\nIT")]
+)
+def test_recommend_code_format_is_ascii_and_whole(aws: Any, branch: str, code: str) -> None:
+    """Digits of other scripts and codes with a line break inside are not occupation codes."""
+    body = {"branch": branch, "code": code}
+    response = call(handlers.recommend_handler, make_event("v1", "POST", "/recommend", body=body))
+
+    assert response.status == 400, response
+    assert set(response.body["error"]["fields"]) == {"code"}
 
 
 def test_recommend_unknown_code(aws: Any) -> None:
