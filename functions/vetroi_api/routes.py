@@ -28,7 +28,9 @@ class App:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.cache = Cache(self.table, config.table, config.cache_ttl_seconds)
+        self.cache = Cache(
+            self.table, config.table, config.cache_ttl_seconds, config.cache_skip_seconds
+        )
         self._onet: OnetClient | None = None
         self._health: tuple[float, bool, str] | None = None
 
