@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 import pytest
-from api_support import FUNCTIONS, ORIGIN, OTHER_ORIGIN, call, make_event
+from api_support import FUNCTIONS, ORIGIN, OTHER_ORIGIN, LambdaContext, call, make_event
 from vetroi_api import handlers
 
 KINDS = ["v1", "v2"]
@@ -439,3 +439,45 @@ def test_fault_in_error_handling(aws: Any, monkeypatch: pytest.MonkeyPatch) -> N
     assert response.status == 500, response
     assert response.body["error"]["code"] == "internal_error"
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+
+
+def test_fault_in_error_handling_echoes_the_callers_origin(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last-resort 500 is readable from every allowed origin, not only the first."""
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("broken while answering")
+
+    monkeypatch.setattr(handlers, "_finish", broken)
+    event = make_event("v1", "GET", "/career/11-1011.00", origin=OTHER_ORIGIN)
+    response = call(handlers.career_handler, event)
+
+    assert response.status == 500, response
+    assert_cors(response, OTHER_ORIGIN)
+
+
+def test_fault_in_error_handling_sends_no_wildcard_unasked(
+    aws: Any, env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no origin allowed, the last-resort 500 does not allow every origin instead."""
+    env(VETROI_CORS_ORIGINS="")
+    monkeypatch.setattr(handlers, "_finish", lambda *args, **kwargs: 1 / 0)
+    response = call(handlers.career_handler, make_event("v2", "GET", "/career/11-1011.00"))
+
+    assert response.status == 500, response
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_warmup_log_line_has_its_own_correlation_id(
+    aws: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A warm-up after a request does not log under that request's id."""
+    event = make_event("v1", "GET", "/health")
+    event["requestContext"]["requestId"] = "corr-earlier"
+    call(handlers.health_handler, event)
+    assert handlers.health_handler({"warmup": True}, LambdaContext("warm-1")) == {"warm": True}
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    warm = [line for line in lines if line["message"] == "warm-up"]
+    assert [line["correlationId"] for line in warm] == ["warm-1"], lines
