@@ -469,6 +469,25 @@ def test_fault_in_error_handling_sends_no_wildcard_unasked(
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
+def test_both_formats_give_the_same_request() -> None:
+    """Repeated headers, cookies and repeated query values read the same from v1 and v2."""
+    from vetroi_api.http import parse_event
+
+    v1 = make_event("v1", "GET", "/health", headers={"Cookie": "b=2", "Accept": "text/html"})
+    v1["multiValueHeaders"]["Cookie"] = ["a=1", "b=2"]
+    v1["multiValueHeaders"]["Accept"] = ["text/html", "application/json"]
+    v1["queryStringParameters"] = {"q": "2"}
+    v1["multiValueQueryStringParameters"] = {"q": ["1", "2"]}
+    v2 = make_event("v2", "GET", "/health", headers={"accept": "text/html,application/json"})
+    v2["cookies"] = ["a=1", "b=2"]
+    v2["queryStringParameters"] = {"q": "1,2"}
+    first, second = parse_event(v1), parse_event(v2)
+
+    assert first.header("cookie") == second.header("cookie") == "a=1; b=2"
+    assert first.header("Accept") == second.header("Accept") == "text/html,application/json"
+    assert first.query == second.query == {"q": "1,2"}
+
+
 def test_warmup_log_line_has_its_own_correlation_id(
     aws: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
