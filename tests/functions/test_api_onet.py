@@ -493,3 +493,21 @@ def test_table_error_answers_do_not_skip_the_table(aws: Any) -> None:
     )
 
     assert career().body["source"] == "cache"
+
+
+def test_answer_too_large_for_one_item_is_served_not_cached(
+    aws: Any, onet: OnetServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An O*NET answer over DynamoDB's 400 KB item limit answers; the failed write is a miss."""
+    import api_support
+
+    big = ("Chief Executives", "x" * 450_000)
+    monkeypatch.setitem(api_support.OCCUPATIONS, "11-1011.00", big)
+    first, second = career(), career()
+
+    assert (first.status, second.status) == (200, 200), (first, second)
+    assert [first.body["source"], second.body["source"]] == ["onet", "onet"]
+    assert onet.calls == 2
+    assert "Item" not in aws["dynamodb"].get_item(
+        TableName=TABLE, Key={"pk": {"S": "onet#online/occupations/11-1011.00/"}, "sk": {"S": "v1"}}
+    )
