@@ -12,7 +12,11 @@ number type never alters it), `freshUntil` (epoch seconds) and the table's TTL a
 `expiresAt`, `STALE_KEEP_SECONDS` later, when DynamoDB's TTL removes it.
 
 A table that fails (throttled, unreachable) is a cache miss, never an error: the cache must not
-become what takes the API down.
+become what takes the API down. A table that does not answer at all (a timeout, no connection)
+costs its client's timeouts and retries, seconds per call, and a request makes several calls
+(`POST /recommend`: the crosswalk, its careers, and a write for each O*NET answer): after such
+a failure the container leaves the table alone for `VETROI_CACHE_SKIP_SECONDS`, so a hung
+replica costs a request one failed call, not one per call until the function times out.
 
 `Cache.get_many` reads several entries in one BatchGetItem (POST /recommend reads every career
 it ranks at once rather than one round trip each); `lookup` takes what it read.
@@ -69,12 +73,36 @@ class Entry:
 
 
 class Cache:
-    def __init__(self, table_client: Callable[[], Any], table: str, ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        table_client: Callable[[], Any],
+        table: str,
+        ttl_seconds: int,
+        skip_seconds: float = 0.0,
+    ) -> None:
         self.table_client = table_client
         self.table = table
         self.ttl_seconds = ttl_seconds
+        self.skip_seconds = skip_seconds
+        # time.monotonic() until which the table is not called, after it did not answer.
+        self._skip_until = 0.0
+
+    def _skipping(self) -> bool:
+        if time.monotonic() < self._skip_until:
+            note("cacheSkipped", True)
+            return True
+        return False
+
+    def _failed(self, operation: str, exc: Exception) -> None:
+        log.warning("cache %s failed: %s", operation, type(exc).__name__)
+        # An error the table answered with (ClientError) came quickly; one it did not answer
+        # (BotoCoreError: timeouts, refused or lost connections) may cost the next call as much.
+        if isinstance(exc, BotoCoreError):
+            self._skip_until = time.monotonic() + self.skip_seconds
 
     def get(self, path: str) -> Entry | None:
+        if self._skipping():
+            return None
         with tracing.subsegment("DynamoDB", "aws") as segment:
             segment.aws("GetItem", table_name=self.table)
             try:
@@ -84,7 +112,7 @@ class Cache:
                     .get("Item")
                 )
             except (BotoCoreError, ClientError) as exc:
-                log.warning("cache read failed: %s", type(exc).__name__)
+                self._failed("read", exc)
                 return None
         return _entry(item)
 
@@ -96,6 +124,8 @@ class Cache:
         a failing table reads as a miss for every path, as `get` does.
         """
         wanted = list(dict.fromkeys(paths))  # DynamoDB refuses a request that repeats a key
+        if self._skipping():
+            return dict.fromkeys(wanted)
         found: dict[str, Entry | None] = {}
         for start in range(0, len(wanted), BATCH_GET_MAX_KEYS):
             chunk = wanted[start : start + BATCH_GET_MAX_KEYS]
@@ -117,7 +147,7 @@ class Cache:
                         }
                     )
                 except (BotoCoreError, ClientError) as exc:
-                    log.warning("cache read failed: %s", type(exc).__name__)
+                    self._failed("read", exc)
                     found.update(dict.fromkeys(chunk))
                     continue
             items = {
@@ -134,6 +164,8 @@ class Cache:
         return found
 
     def put(self, path: str, value: dict[str, Any]) -> None:
+        if self._skipping():
+            return
         now = int(time.time())
         item = {
             **_key(path),
@@ -147,7 +179,7 @@ class Cache:
             try:
                 self.table_client().put_item(TableName=self.table, Item=item)
             except (BotoCoreError, ClientError) as exc:
-                log.warning("cache write failed: %s", type(exc).__name__)
+                self._failed("write", exc)
 
 
 def _entry(item: Mapping[str, Any] | None) -> Entry | None:

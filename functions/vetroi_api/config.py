@@ -57,6 +57,8 @@ class Config:
     breaker_reset_seconds: float
     # DynamoDB cache and AWS clients.
     cache_ttl_seconds: int
+    # After the table did not answer, the cache leaves it alone this long.
+    cache_skip_seconds: float
     aws_connect_timeout: float
     aws_read_timeout: float
     aws_max_attempts: int
@@ -104,6 +106,7 @@ class Config:
             breaker_fail_max=reader.integer("VETROI_BREAKER_FAIL_MAX", 3, 1),
             breaker_reset_seconds=reader.number("VETROI_BREAKER_RESET_SECONDS", 30.0),
             cache_ttl_seconds=reader.integer("VETROI_CACHE_TTL_SECONDS", 7 * 24 * 3600, 1),
+            cache_skip_seconds=reader.number("VETROI_CACHE_SKIP_SECONDS", 5.0),
             aws_connect_timeout=reader.number("VETROI_AWS_CONNECT_TIMEOUT", 1.0),
             aws_read_timeout=reader.number("VETROI_AWS_READ_TIMEOUT", 2.0),
             aws_max_attempts=reader.integer("VETROI_AWS_MAX_ATTEMPTS", 2, 1),

@@ -116,14 +116,23 @@ def _handle(event: Any, context: Any, only: Route | None) -> dict[str, Any]:
     except Exception:
         # Only a fault in the error handling itself gets here: answer without any of it.
         logger.exception("unhandled error while answering")
-        origins = [o.strip() for o in os.environ.get("VETROI_CORS_ORIGINS", "").split(",")]
-        headers = {
-            "Content-Type": "application/json",
-            "Access-Control-Allow-Origin": origins[0] or "*",
-            "Access-Control-Allow-Methods": only.allowed if only else ALL_METHODS,
-        }
-        body = '{"error":{"code":"internal_error","message":"Something went wrong."}}'
-        return {"statusCode": 500, "headers": headers, "body": body, "isBase64Encoded": False}
+        return _last_resort(event, only)
+
+
+def _last_resort(event: Any, only: Route | None) -> dict[str, Any]:
+    """A 500 built from the origins setting and the request's Origin alone.
+
+    The CORS headers are the ones every other answer gets (the caller's origin echoed when it
+    is allowed, `Vary: Origin`), so a browser on any allowed origin can read this one too.
+    """
+    methods = only.allowed if only else ALL_METHODS
+    headers = {"Content-Type": "application/json", "Access-Control-Allow-Methods": methods}
+    try:
+        headers.update(cors_headers(_origins_only(), parse_event(event).origin, methods))
+    except Exception:
+        logger.exception("no CORS headers for the last-resort answer")
+    body = '{"error":{"code":"internal_error","message":"Something went wrong."}}'
+    return {"statusCode": 500, "headers": headers, "body": body, "isBase64Encoded": False}
 
 
 def _handle_request(event: Any, context: Any, only: Route | None) -> dict[str, Any]:
@@ -131,13 +140,14 @@ def _handle_request(event: Any, context: Any, only: Route | None) -> dict[str, A
     started = time.perf_counter()
     cold, _cold = _cold, False
     take_notes()  # nothing of an earlier request may leak into this one's line
+    request_id = str(getattr(context, "aws_request_id", "") or "")
+    set_correlation_id(request_id)  # nor its correlation id, warm-ups included
 
     if is_warmup(event):
         return _warm(only, cold)
 
     origin: str | None = None
     route: Route | None = only
-    request_id = str(getattr(context, "aws_request_id", "") or "")
     try:
         request = parse_event(_direct(event, only), context)
         request_id = request.request_id or request_id
@@ -187,7 +197,7 @@ def _finish(
         config = app().config
     except ConfigError:
         # Another setting is broken; the origins alone still let the browser read the error.
-        config = Config.from_env({"VETROI_CORS_ORIGINS": os.environ.get("VETROI_CORS_ORIGINS", "")})
+        config = _origins_only()
     methods = route.allowed if route else ALL_METHODS
     for name, value in cors_headers(config, origin, methods).items():
         response.headers.setdefault(name, value)
@@ -205,6 +215,11 @@ def _finish(
     fields.update(take_notes())
     logger.info("request", extra={"fields": fields})
     return response.to_api_gateway()
+
+
+def _origins_only() -> Config:
+    """Settings with the allowed origins from the environment and every other value a default."""
+    return Config.from_env({"VETROI_CORS_ORIGINS": os.environ.get("VETROI_CORS_ORIGINS", "")})
 
 
 def _warm(only: Route | None, cold: bool) -> dict[str, Any]:

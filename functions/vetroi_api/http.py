@@ -113,22 +113,32 @@ def parse_event(event: Any, context: Any = None) -> Request:
     request_id = _text(context_part.get("requestId")) or request_id
 
     if http_part:
-        # HTTP API, payload format 2.0: repeated headers and query values arrive comma-joined.
+        # HTTP API, payload format 2.0: repeated headers and query values arrive comma-joined,
+        # and the cookies in a list of their own.
         method = _text(http_part.get("method"))
         path = _text(event.get("rawPath")) or _text(http_part.get("path"))
         headers = _lower_keys(_str_map(event.get("headers")))
+        cookies = _joined(event.get("cookies"), "; ")
+        if cookies:
+            headers["cookie"] = cookies
         query = _str_map(event.get("queryStringParameters"))
     else:
         # REST API, payload format 1.0, or a direct invocation that names method and path.
+        # The multi-value maps hold every value where the others keep only the last one:
+        # joined as payload 2.0 joins them, so both formats give the same request.
         method = _text(event.get("httpMethod")) or _text(event.get("method"))
         path = _text(event.get("path")) or _text(event.get("rawPath"))
         headers = _lower_keys(_str_map(event.get("headers")))
         for name, values in _mapping(event.get("multiValueHeaders")).items():
-            if isinstance(name, str) and isinstance(values, list):
-                joined = ",".join(v for v in values if isinstance(v, str))
+            if isinstance(name, str):
+                joined = _joined(values, "; " if name.lower() == "cookie" else ",")
                 if joined:
                     headers[name.lower()] = joined
         query = _str_map(event.get("queryStringParameters") or event.get("query"))
+        for name, values in _mapping(event.get("multiValueQueryStringParameters")).items():
+            joined = _joined(values, ",")
+            if isinstance(name, str) and joined:
+                query[name] = joined
 
     body, body_error = _body(event)
     return Request(
@@ -200,6 +210,13 @@ def _text(value: Any) -> str:
 
 def _str_map(value: Any) -> dict[str, str]:
     return {k: v for k, v in _mapping(value).items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _joined(values: Any, separator: str) -> str:
+    """The strings of a list joined with `separator`; "" for anything else."""
+    if not isinstance(values, list):
+        return ""
+    return separator.join(v for v in values if isinstance(v, str))
 
 
 def _lower_keys(values: dict[str, str]) -> dict[str, str]:

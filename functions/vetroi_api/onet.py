@@ -34,6 +34,7 @@ from typing import Any
 import pybreaker
 import requests
 import tenacity
+import urllib3
 
 from . import tracing
 from .config import Config
@@ -42,6 +43,7 @@ from .errors import OnetNotFound, OnetUnavailable
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+READ_CHUNK_BYTES = 16 * 1024
 
 
 class _Retryable(OnetUnavailable):
@@ -159,16 +161,42 @@ class OnetClient:
         self.calls += 1
         with tracing.subsegment("O*NET") as segment:
             try:
-                response = self.session.get(url, auth=self.credentials(), timeout=timeout)
+                # Streamed: the timeouts bound each wait for a byte, not the whole answer, so
+                # an answer that trickles in is read here against the call's deadline.
+                response = self.session.get(
+                    url, auth=self.credentials(), timeout=timeout, stream=True
+                )
             except requests.RequestException as exc:
                 segment.http("GET", url)
                 log.debug("O*NET call failed: %s", type(exc).__name__)
                 raise _Retryable(f"O*NET unreachable: {type(exc).__name__}") from None
             segment.http("GET", url, response.status_code)
-        return _decode(response)
+            with response:
+                content = _read_within(response, deadline)
+        return _decode(response, content)
 
 
-def _decode(response: requests.Response) -> dict[str, Any]:
+def _read_within(response: requests.Response, deadline: float) -> bytes:
+    """The body of `response`, or OnetUnavailable once `deadline` has passed.
+
+    The deadline is checked after each read, and a read returns what has arrived: an answer
+    still arriving at the deadline ends the call then, or at most one read timeout later.
+    """
+    chunks: list[bytes] = []
+    while True:
+        try:
+            chunk = response.raw.read1(READ_CHUNK_BYTES, decode_content=True)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            log.debug("O*NET answer cut off: %s", type(exc).__name__)
+            raise _Retryable(f"O*NET answer cut off: {type(exc).__name__}") from None
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        if time.monotonic() > deadline:
+            raise OnetUnavailable("O*NET answer still arriving when the budget ran out")
+
+
+def _decode(response: requests.Response, content: bytes) -> dict[str, Any]:
     status = response.status_code
     if status in RETRY_STATUSES:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -181,8 +209,8 @@ def _decode(response: requests.Response) -> dict[str, Any]:
     if status != 200:
         raise OnetUnavailable(f"O*NET answered {status}")
     try:
-        data = response.json()
-    except (ValueError, json.JSONDecodeError):
+        data = json.loads(content)
+    except (ValueError, RecursionError):
         raise OnetUnavailable("O*NET answered with something other than JSON") from None
     if not isinstance(data, dict):
         raise OnetUnavailable("O*NET answered with JSON that is not an object")

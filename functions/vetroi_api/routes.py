@@ -28,7 +28,9 @@ class App:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.cache = Cache(self.table, config.table, config.cache_ttl_seconds)
+        self.cache = Cache(
+            self.table, config.table, config.cache_ttl_seconds, config.cache_skip_seconds
+        )
         self._onet: OnetClient | None = None
         self._health: tuple[float, bool, str] | None = None
 
@@ -123,7 +125,9 @@ def career_body(soc: str, found: Lookup) -> dict[str, Any]:
     titles = titles.get("title") if isinstance(titles, dict) else titles
     tasks = raw.get("tasks")
     tasks = tasks.get("task") if isinstance(tasks, dict) else tasks
-    task_texts = [t.get("statement") if isinstance(t, dict) else t for t in tasks or []]
+    # O*NET's answer (or a cached copy of it) is input too: anything but a list is no tasks.
+    tasks = tasks if isinstance(tasks, list) else []
+    task_texts = [t.get("statement") if isinstance(t, dict) else t for t in tasks]
     job_zone = raw.get("job_zone")
     if isinstance(job_zone, dict):
         job_zone = job_zone.get("value")
@@ -131,7 +135,7 @@ def career_body(soc: str, found: Lookup) -> dict[str, Any]:
         "socCode": soc,
         "title": _str(raw.get("title")) or bundled.get("title") or soc,
         "description": _str(raw.get("description")) or bundled.get("description") or "",
-        "jobZone": job_zone if isinstance(job_zone, int) else bundled.get("jobZone"),
+        "jobZone": job_zone if _job_zone(job_zone) else bundled.get("jobZone"),
         "brightOutlook": tags.get("bright_outlook")
         if isinstance(tags.get("bright_outlook"), bool)
         else None,
@@ -241,7 +245,7 @@ def _crosswalk_careers(
         for item in listed
         if isinstance(item, dict)
         and isinstance(item.get("code"), str)
-        and validation.SOC_CODE.match(item["code"])
+        and validation.SOC_CODE.fullmatch(item["code"])
     ]
     return title, careers
 
@@ -345,6 +349,11 @@ def _last_segment(path: str) -> str:
 
     segments = path_segments(path)
     return segments[-1] if segments else ""
+
+
+def _job_zone(value: Any) -> bool:
+    """Whether a value is an O*NET job zone: a whole number from 1 to 5 (and not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 5
 
 
 def _str(value: Any) -> str | None:

@@ -8,26 +8,34 @@ from typing import Any
 
 from .http import ApiError
 
-SOC_CODE = re.compile(r"^\d{2}-\d{4}\.\d{2}$")
+# Patterns are matched whole (`fullmatch`: `$` alone would let a trailing newline through) and
+# in ASCII (`\d` alone is any Unicode digit, which O*NET codes never hold).
+SOC_CODE = re.compile(r"\d{2}-\d{4}\.\d{2}", re.ASCII)
 
 # Occupation code formats of each branch. Army: MOS (11B), warrant officer MOS (255A) or officer
 # area of concentration (11A), optionally a skill-level digit. Marine Corps: four-digit MOS.
 # Navy and Coast Guard: rating abbreviations (HM, AMT) or a Navy NEC/designator. Air Force and
 # Space Force: enlisted AFSC (3D0X2, optionally with a shred letter) or officer AFSC (10C0).
 CODE_FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
-    "army": (re.compile(r"^(\d{2}|\d{3})[A-Z]\d?$"), "an Army MOS such as 11B, 68W or 255A"),
-    "marine_corps": (re.compile(r"^\d{4}$"), "a Marine Corps MOS of four digits, such as 0311"),
+    "army": (
+        re.compile(r"(\d{2}|\d{3})[A-Z]\d?", re.ASCII),
+        "an Army MOS such as 11B, 68W or 255A",
+    ),
+    "marine_corps": (
+        re.compile(r"\d{4}", re.ASCII),
+        "a Marine Corps MOS of four digits, such as 0311",
+    ),
     "navy": (
-        re.compile(r"^([A-Z]{2,4}|[A-Z]\d{2}[A-Z]|\d{4})$"),
+        re.compile(r"[A-Z]{2,4}|[A-Z]\d{2}[A-Z]|\d{4}", re.ASCII),
         "a Navy rating such as HM or IT, or an NEC",
     ),
-    "coast_guard": (re.compile(r"^[A-Z]{2,4}$"), "a Coast Guard rating such as BM or MK"),
+    "coast_guard": (re.compile(r"[A-Z]{2,4}", re.ASCII), "a Coast Guard rating such as BM or MK"),
     "air_force": (
-        re.compile(r"^(\d[A-Z]\d[X0-9]\d[A-Z]?|\d{2}[A-Z]\d?[A-Z]?)$"),
+        re.compile(r"\d[A-Z]\d[X0-9]\d[A-Z]?|\d{2}[A-Z]\d?[A-Z]?", re.ASCII),
         "an AFSC such as 3D0X2 or 10C0",
     ),
     "space_force": (
-        re.compile(r"^(\d[A-Z]\d[X0-9]\d[A-Z]?|\d{2}[A-Z]\d?[A-Z]?)$"),
+        re.compile(r"\d[A-Z]\d[X0-9]\d[A-Z]?|\d{2}[A-Z]\d?[A-Z]?", re.ASCII),
         "a Space Force specialty code such as 5C0X1 or 13S",
     ),
 }
@@ -77,7 +85,7 @@ class RecommendInput:
 
 
 def soc_code(value: Any) -> str:
-    if not isinstance(value, str) or not SOC_CODE.match(value):
+    if not isinstance(value, str) or not SOC_CODE.fullmatch(value):
         raise ApiError(
             400,
             "invalid_request",
@@ -101,7 +109,7 @@ def recommend_input(body: Any) -> RecommendInput:
         code = code.strip().upper()
         if branch is not None:
             pattern, expected = CODE_FORMATS[branch]
-            if not pattern.match(code):
+            if not pattern.fullmatch(code):
                 problems["code"] = f"expected {expected}"
         elif len(code) > 8:
             problems["code"] = "expected a military occupation code of at most 8 characters"

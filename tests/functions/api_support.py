@@ -209,7 +209,8 @@ MILITARY = {
 
 @dataclass
 class OnetServer:
-    """What the fake O*NET does: `mode` is ok, slow, hang, error (500) or throttle (429)."""
+    """What the fake O*NET does: `mode` is ok, slow, hang, error (500), throttle (429) or
+    trickle (a good answer sent a byte every `delay` seconds)."""
 
     url: str = ""
     mode: str = "ok"
@@ -220,7 +221,10 @@ class OnetServer:
     failures_left: int | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def answer(self, path: str, query: dict[str, list[str]]) -> tuple[int, dict[str, str], Any]:
+    def answer(
+        self, path: str, query: dict[str, list[str]]
+    ) -> tuple[int, dict[str, str], Any, float]:
+        """Status, headers, body, and the seconds to wait before each byte of the body."""
         with self.lock:
             failing = self.mode != "ok" and (self.failures_left is None or self.failures_left > 0)
             if failing and self.failures_left is not None:
@@ -228,10 +232,12 @@ class OnetServer:
         if failing and self.mode in ("slow", "hang"):
             time.sleep(self.delay if self.mode == "slow" else 30)
         elif failing and self.mode == "error":
-            return 500, {}, {"error": "internal"}
+            return 500, {}, {"error": "internal"}, 0.0
         elif failing and self.mode == "throttle":
-            return 429, {"Retry-After": self.retry_after}, {"error": "slow down"}
-        return occupation_answer(path, query)
+            return 429, {"Retry-After": self.retry_after}, {"error": "slow down"}, 0.0
+        elif failing and self.mode == "trickle":
+            return *occupation_answer(path, query), self.delay
+        return *occupation_answer(path, query), 0.0
 
     @property
     def calls(self) -> int:
@@ -272,7 +278,8 @@ def onet(env: Callable[..., None]) -> Iterator[OnetServer]:
             server_state.requests.append(
                 {"path": parsed.path, "at": time.monotonic(), "auth": self.headers["Authorization"]}
             )
-            status, headers, body = server_state.answer(parsed.path, parse_qs(parsed.query))
+            answer = server_state.answer(parsed.path, parse_qs(parsed.query))
+            status, headers, body, byte_delay = answer
             data = json.dumps(body).encode()
             try:
                 self.send_response(status)
@@ -281,7 +288,12 @@ def onet(env: Callable[..., None]) -> Iterator[OnetServer]:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if not byte_delay:
+                    self.wfile.write(data)
+                for index in range(len(data) if byte_delay else 0):
+                    self.wfile.write(data[index : index + 1])
+                    self.wfile.flush()
+                    time.sleep(byte_delay)
             except (BrokenPipeError, ConnectionResetError):
                 pass
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,6 +19,8 @@ from vetroi_api import handlers
 from vetroi_api.config import Config
 from vetroi_api.errors import OnetUnavailable
 from vetroi_api.onet import OnetClient, parse_retry_after
+
+from localdemo.aws import create_table
 
 
 def career(code: str = "11-1011.00", **context: Any) -> Any:
@@ -400,3 +403,111 @@ def test_fallback_reason_on_the_request_line(
     assert len(lines) == 1, lines
     assert lines[0]["source"] == "static"
     assert lines[0]["onetError"] == "O*NET answered 500"
+
+
+def test_trickling_answer_is_bounded_by_the_budget(aws: Any, onet: OnetServer) -> None:
+    """An answer sent a byte at a time, each within the read timeout, ends with the budget."""
+    onet.mode, onet.delay = "trickle", 0.05
+    started = time.monotonic()
+    response = career()
+    elapsed = time.monotonic() - started
+
+    assert response.status == 200, response
+    assert response.body["source"] == "static"
+    assert onet.calls == 1, "no time was left for another attempt"
+    assert elapsed < 2 + 0.5, f"{elapsed:.2f}s for a budget of 2s"
+
+
+def test_trickling_answer_counts_against_the_breaker(aws: Any, onet: OnetServer) -> None:
+    """O*NET too slow to finish its answers is an outage: the breaker opens."""
+    onet.mode, onet.delay = "trickle", 0.05
+    for _ in range(3):
+        career(remaining_ms=1_600)
+
+    assert breaker_state() == "open"
+
+
+@pytest.mark.parametrize(
+    "cached",
+    [
+        {"code": "11-1011.00", "tasks": 5},
+        {"code": "11-1011.00", "tasks": {"task": 2.5}},
+        {"code": "11-1011.00", "job_zone": True},
+        {"code": "11-1011.00", "job_zone": {"value": 99}},
+    ],
+)
+def test_career_from_an_odd_onet_answer(aws: Any, cached: dict[str, Any]) -> None:
+    """An O*NET answer (here, its cached copy) of an unexpected shape is not a 500."""
+    aws["dynamodb"].put_item(
+        TableName=TABLE,
+        Item={
+            "pk": {"S": "onet#online/occupations/11-1011.00/"},
+            "sk": {"S": "v1"},
+            "body": {"S": json.dumps(cached)},
+            "freshUntil": {"N": str(int(time.time()) + 3600)},
+        },
+    )
+    response = career()
+
+    assert response.status == 200, response
+    assert response.body["source"] == "cache"
+    assert response.body["jobZone"] == 5, "the bundled job zone stands in for a bad one"
+    assert all(isinstance(task, str) for task in response.body["tasks"])
+
+
+def test_hung_table_costs_one_failed_call(env: Any) -> None:
+    """A table that accepts connections and never answers is left alone after one failure:
+    POST /recommend, which reads the table once per career, costs one timeout, not six."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        env(
+            AWS_ENDPOINT_URL=f"http://127.0.0.1:{silent.getsockname()[1]}",
+            VETROI_AWS_READ_TIMEOUT="0.3",
+            VETROI_AWS_MAX_ATTEMPTS="1",
+        )
+        event = make_event("v1", "POST", "/recommend", body={"branch": "army", "code": "11B"})
+        started = time.monotonic()
+        response = call(handlers.recommend_handler, event)
+        elapsed = time.monotonic() - started
+
+    assert response.status == 200, response
+    assert response.body["source"] == "static"
+    assert len(response.body["careers"]) == 5
+    assert elapsed < 0.3 + 0.5, f"{elapsed:.2f}s: the table was called after it hung"
+
+
+def test_table_error_answers_do_not_skip_the_table(aws: Any) -> None:
+    """An error the table answers with (here, no such table) is fast: the next call tries again."""
+    aws["dynamodb"].delete_table(TableName=TABLE)
+    assert career().body["source"] == "static"
+    create_table(aws["dynamodb"], TABLE)
+    aws["dynamodb"].put_item(
+        TableName=TABLE,
+        Item={
+            "pk": {"S": "onet#online/occupations/11-1011.00/"},
+            "sk": {"S": "v1"},
+            "body": {"S": json.dumps({"code": "11-1011.00", "title": "Cached"})},
+            "freshUntil": {"N": str(int(time.time()) + 3600)},
+        },
+    )
+
+    assert career().body["source"] == "cache"
+
+
+def test_answer_too_large_for_one_item_is_served_not_cached(
+    aws: Any, onet: OnetServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An O*NET answer over DynamoDB's 400 KB item limit answers; the failed write is a miss."""
+    import api_support
+
+    big = ("Chief Executives", "x" * 450_000)
+    monkeypatch.setitem(api_support.OCCUPATIONS, "11-1011.00", big)
+    first, second = career(), career()
+
+    assert (first.status, second.status) == (200, 200), (first, second)
+    assert [first.body["source"], second.body["source"]] == ["onet", "onet"]
+    assert onet.calls == 2
+    assert "Item" not in aws["dynamodb"].get_item(
+        TableName=TABLE, Key={"pk": {"S": "onet#online/occupations/11-1011.00/"}, "sk": {"S": "v1"}}
+    )

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from api_support import call, make_event
+from api_support import OnetServer, call, make_event
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 from vetroi_api import handlers
@@ -150,3 +150,50 @@ def test_documented_example(
 def _fold(value: Any) -> Any:
     """YAML folded strings end lines with spaces where JSON has none; compare them equally."""
     return json.loads(json.dumps(value).replace("  ", " "))
+
+
+def documented_example(path: str, method: str, status: str, name: str) -> Any:
+    response = resolve(SPEC["paths"][path][method]["responses"][status])
+    return _fold(response["content"]["application/json"]["examples"][name]["value"])
+
+
+@pytest.mark.parametrize(
+    "path,method,status,name",
+    [
+        ("/health", "get", "503", "tableDown"),
+        ("/recommend", "post", "400", "notJson"),
+        ("/recommend", "post", "503", "unavailable"),
+        ("/career/{socCode}", "get", "503", "unavailable"),
+        ("/career/{socCode}", "get", "500", "internal"),
+    ],
+)
+def test_documented_failure_example(
+    aws: Any,
+    onet: OnetServer,
+    env: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+    method: str,
+    status: str,
+    name: str,
+) -> None:
+    """The failures no request example can bring about (a missing table, a body that is not
+    JSON, O*NET down with nothing cached or bundled, a bug) answer as documented too."""
+    onet.mode = "error"
+    body: Any = None
+    concrete = path.replace("{socCode}", "15-2051.00")  # an occupation nothing bundles
+    if name == "tableDown":
+        env(VETROI_TABLE="no-such-table")
+    elif name == "notJson":
+        body = "{not json"
+    elif path == "/recommend":
+        body = {"branch": "army", "code": "99Z"}  # a code the bundled crosswalk lacks
+    elif name == "internal":
+        route = handlers.ROUTES["career"]
+        broken = handlers.Route("career", "GET", route.template, lambda ctx: 1 / 0)
+        monkeypatch.setitem(handlers.ROUTES, "career", broken)
+    answer = call(handlers.lambda_handler, make_event("v2", method.upper(), concrete, body=body))
+
+    assert answer.status == int(status), answer
+    assert answer.headers["Access-Control-Allow-Origin"]
+    contains(answer.body, documented_example(path, method, status, name), set())

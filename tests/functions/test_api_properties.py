@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from api_support import ORIGIN, load_event, make_event
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from vetroi_api import handlers
 
@@ -146,5 +146,74 @@ def test_career_codes(aws: Any, code: str, kind: str) -> None:
 def test_monolith_any_request(aws: Any, method: str, path: str, body: str | None) -> None:
     """The monolith with any method and path: never a 5xx, always CORS."""
     raw = handlers.lambda_handler(make_event("v2", method, path, body=body), None)
+
+    check(raw)
+
+
+onet_keys = st.sampled_from(
+    [
+        "title",
+        "description",
+        "tags",
+        "bright_outlook",
+        "job_zone",
+        "value",
+        "tasks",
+        "task",
+        "statement",
+        "sample_of_reported_job_titles",
+        "military_matches",
+        "match",
+        "branch",
+        "code",
+        "career",
+    ]
+)
+onet_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(onet_keys, children, max_size=4)
+    ),
+    max_leaves=12,
+)
+onet_answers = st.dictionaries(onet_keys, onet_values, max_size=6)
+
+
+@SETTINGS
+@given(answer=onet_answers, crosswalk=onet_answers, route=st.sampled_from(["career", "recommend"]))
+@example(answer={"tasks": 1}, crosswalk={}, route="career")
+@example(answer={"job_zone": True}, crosswalk={"career": {"code": 5}}, route="recommend")
+def test_any_onet_answer(
+    aws: Any,
+    env: Any,
+    monkeypatch: Any,
+    answer: dict[str, Any],
+    crosswalk: dict[str, Any],
+    route: str,
+) -> None:
+    """O*NET's answers are input too: whatever JSON object it sends, never a 5xx."""
+    from vetroi_api.cache import Cache
+    from vetroi_api.onet import OnetClient
+
+    env(ONET_USERNAME="u", ONET_PASSWORD="p")
+    # Every example's answer is served as O*NET's, not an earlier example's from the cache.
+    monkeypatch.setattr(Cache, "get", lambda self, path: None)
+    monkeypatch.setattr(Cache, "put", lambda self, path, value: None)
+    crosswalk = {
+        "military_matches": {"match": [{"branch": "army", "code": "11B"}]},
+        "career": [{"code": "11-1011.00"}, {"code": "33-3051.00"}],
+        **crosswalk,
+    }
+
+    def get_json(self: Any, path: str, deadline: Any = None) -> dict[str, Any]:
+        return crosswalk if path.startswith("veterans/") else answer
+
+    monkeypatch.setattr(OnetClient, "get_json", get_json)
+    if route == "career":
+        event = make_event("v2", "GET", "/career/11-1011.00", path_params={"socCode": "11-1011.00"})
+        raw = handlers.career_handler(event, None)
+    else:
+        event = make_event("v1", "POST", "/recommend", body={"branch": "army", "code": "11B"})
+        raw = handlers.recommend_handler(event, None)
 
     check(raw)

@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 import pytest
-from api_support import FUNCTIONS, ORIGIN, OTHER_ORIGIN, call, make_event
+from api_support import FUNCTIONS, ORIGIN, OTHER_ORIGIN, LambdaContext, call, make_event
 from vetroi_api import handlers
 
 KINDS = ["v1", "v2"]
@@ -50,7 +50,10 @@ def test_career_monolith_routes_by_path(aws: Any, kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("code", ["11-1011", "1-1011.00", "abc", "11-1011.00x", "%00"])
+@pytest.mark.parametrize(
+    "code",
+    ["11-1011", "1-1011.00", "abc", "11-1011.00x", "%00", "11-1011.00\n", "١١-١٠١١.٠٠"],
+)
 def test_career_bad_code(aws: Any, kind: str, code: str) -> None:
     """A malformed O*NET-SOC code is a 400 naming the field."""
     event = make_event(kind, "GET", f"/career/{code}", path_params={"socCode": code})
@@ -134,6 +137,18 @@ def test_recommend_bad_json(aws: Any, raw: str) -> None:
     assert response.status == 400, response
     assert response.body["error"]["code"] == "invalid_body"
     assert_cors(response)
+
+
+@pytest.mark.parametrize(
+    "branch,code", [("army", "١١B"), ("marine_corps", "０３１１"), ("navy", "HM\nIT")]
+)
+def test_recommend_code_format_is_ascii_and_whole(aws: Any, branch: str, code: str) -> None:
+    """Digits of other scripts and codes with a line break inside are not occupation codes."""
+    body = {"branch": branch, "code": code}
+    response = call(handlers.recommend_handler, make_event("v1", "POST", "/recommend", body=body))
+
+    assert response.status == 400, response
+    assert set(response.body["error"]["fields"]) == {"code"}
 
 
 def test_recommend_unknown_code(aws: Any) -> None:
@@ -424,3 +439,64 @@ def test_fault_in_error_handling(aws: Any, monkeypatch: pytest.MonkeyPatch) -> N
     assert response.status == 500, response
     assert response.body["error"]["code"] == "internal_error"
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+
+
+def test_fault_in_error_handling_echoes_the_callers_origin(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last-resort 500 is readable from every allowed origin, not only the first."""
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("broken while answering")
+
+    monkeypatch.setattr(handlers, "_finish", broken)
+    event = make_event("v1", "GET", "/career/11-1011.00", origin=OTHER_ORIGIN)
+    response = call(handlers.career_handler, event)
+
+    assert response.status == 500, response
+    assert_cors(response, OTHER_ORIGIN)
+
+
+def test_fault_in_error_handling_sends_no_wildcard_unasked(
+    aws: Any, env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no origin allowed, the last-resort 500 does not allow every origin instead."""
+    env(VETROI_CORS_ORIGINS="")
+    monkeypatch.setattr(handlers, "_finish", lambda *args, **kwargs: 1 / 0)
+    response = call(handlers.career_handler, make_event("v2", "GET", "/career/11-1011.00"))
+
+    assert response.status == 500, response
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_both_formats_give_the_same_request() -> None:
+    """Repeated headers, cookies and repeated query values read the same from v1 and v2."""
+    from vetroi_api.http import parse_event
+
+    v1 = make_event("v1", "GET", "/health", headers={"Cookie": "b=2", "Accept": "text/html"})
+    v1["multiValueHeaders"]["Cookie"] = ["a=1", "b=2"]
+    v1["multiValueHeaders"]["Accept"] = ["text/html", "application/json"]
+    v1["queryStringParameters"] = {"q": "2"}
+    v1["multiValueQueryStringParameters"] = {"q": ["1", "2"]}
+    v2 = make_event("v2", "GET", "/health", headers={"accept": "text/html,application/json"})
+    v2["cookies"] = ["a=1", "b=2"]
+    v2["queryStringParameters"] = {"q": "1,2"}
+    first, second = parse_event(v1), parse_event(v2)
+
+    assert first.header("cookie") == second.header("cookie") == "a=1; b=2"
+    assert first.header("Accept") == second.header("Accept") == "text/html,application/json"
+    assert first.query == second.query == {"q": "1,2"}
+
+
+def test_warmup_log_line_has_its_own_correlation_id(
+    aws: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A warm-up after a request does not log under that request's id."""
+    event = make_event("v1", "GET", "/health")
+    event["requestContext"]["requestId"] = "corr-earlier"
+    call(handlers.health_handler, event)
+    assert handlers.health_handler({"warmup": True}, LambdaContext("warm-1")) == {"warm": True}
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    warm = [line for line in lines if line["message"] == "warm-up"]
+    assert [line["correlationId"] for line in warm] == ["warm-1"], lines
