@@ -588,6 +588,14 @@ def test_failover_rejects_a_plain_health_check(
     assert "not the CALCULATED failover switch" in capsys.readouterr().err
 
 
+def drop_output(tmp_path: Path, stack: str, output: str) -> None:
+    """Remove one output from a stack's saved outputs, as an older deployment would lack it."""
+    path = tmp_path / f"{stack}.json"
+    outputs = json.loads(path.read_text())
+    del outputs[output]
+    path.write_text(json.dumps(outputs))
+
+
 def healthy_platform(tmp_path: Path, api: FakeApi) -> list[str]:
     """Both stacks deployed and ready for a demo, in moto; returns the --outputs flags."""
     now = datetime.now(UTC)
@@ -753,9 +761,7 @@ def test_preflight_crosses_missing_backup_static_data_and_freeze(
     dynamodb = boto3.client("dynamodb", region_name=PRIMARY)
     for summary in dynamodb.list_backups(TableName=TABLE)["BackupSummaries"]:
         dynamodb.delete_backup(BackupArn=summary["BackupArn"])
-    prod = json.loads((tmp_path / "prod.json").read_text())
-    del prod["changeFreeze"]
-    (tmp_path / "prod.json").write_text(json.dumps(prod))
+    drop_output(tmp_path, "prod", "changeFreeze")
 
     status = main(["preflight", *files])
     output = capsys.readouterr().out
@@ -789,9 +795,7 @@ def test_preflight_crosses_static_data_without_its_region(
 ) -> None:
     """A prod stack that exports its bucket but not the bucket's region is not ready."""
     files = healthy_platform(tmp_path, api)
-    prod = json.loads((tmp_path / "prod.json").read_text())
-    del prod["staticBucketRegion"]
-    (tmp_path / "prod.json").write_text(json.dumps(prod))
+    drop_output(tmp_path, "prod", "staticBucketRegion")
 
     assert main(["preflight", *files]) == 1
     output = capsys.readouterr().out
@@ -804,9 +808,7 @@ def test_preflight_crosses_a_backup_stack_left_unfrozen(
 ) -> None:
     """An `up` of the backup stack during the demo can break the failover target too."""
     files = healthy_platform(tmp_path, api)
-    backup = json.loads((tmp_path / "backup.json").read_text())
-    del backup["changeFreeze"]
-    (tmp_path / "backup.json").write_text(json.dumps(backup))
+    drop_output(tmp_path, "backup", "changeFreeze")
 
     status = main(["preflight", *files])
     output = capsys.readouterr().out

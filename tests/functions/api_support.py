@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import copy
 import json
+import socket
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -312,8 +314,15 @@ def onet(env: Callable[..., None]) -> Iterator[OnetServer]:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def silent_endpoint() -> Iterator[str]:
+    """The URL of a server that accepts connections and never answers: a hung AWS endpoint."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        yield f"http://127.0.0.1:{silent.getsockname()[1]}"

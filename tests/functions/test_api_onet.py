@@ -7,14 +7,22 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
 import pytest
-from api_support import REGION, TABLE, LambdaContext, OnetServer, call, free_port, make_event
+from api_support import (
+    REGION,
+    TABLE,
+    LambdaContext,
+    OnetServer,
+    call,
+    free_port,
+    make_event,
+    silent_endpoint,
+)
 from vetroi_api import handlers
 from vetroi_api.config import Config
 from vetroi_api.errors import OnetUnavailable
@@ -458,11 +466,9 @@ def test_career_from_an_odd_onet_answer(aws: Any, cached: dict[str, Any]) -> Non
 def test_hung_table_costs_one_failed_call(env: Any) -> None:
     """A table that accepts connections and never answers is left alone after one failure:
     POST /recommend, which reads the table once per career, costs one timeout, not six."""
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(16)
+    with silent_endpoint() as url:
         env(
-            AWS_ENDPOINT_URL=f"http://127.0.0.1:{silent.getsockname()[1]}",
+            AWS_ENDPOINT_URL=url,
             VETROI_AWS_READ_TIMEOUT="0.3",
             VETROI_AWS_MAX_ATTEMPTS="1",
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +11,17 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from api_support import BUCKET, ORIGIN, REGION, TABLE, OnetServer, call, free_port, make_event
+from api_support import (
+    BUCKET,
+    ORIGIN,
+    REGION,
+    TABLE,
+    OnetServer,
+    call,
+    free_port,
+    make_event,
+    silent_endpoint,
+)
 from moto.server import ThreadedMotoServer
 from vetroi_api import handlers
 
@@ -176,11 +185,9 @@ def test_health_result_reused(aws: Any, env: Any) -> None:
 
 def test_health_slow_table(env: Any) -> None:
     """A table endpoint that accepts but never answers fails /health within its timeout."""
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(16)
+    with silent_endpoint() as url:
         env(
-            AWS_ENDPOINT_URL=f"http://127.0.0.1:{silent.getsockname()[1]}",
+            AWS_ENDPOINT_URL=url,
             VETROI_HEALTH_TIMEOUT="0.3",
         )
         started = time.monotonic()
