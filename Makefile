@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 # The virtual environment is rebuilt whenever a requirements file changes.
 $(STAMP): requirements-dev.txt functions/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet pip==26.3  # pinned: pip's version is part of the package cache key
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	@touch $@
 

@@ -35,7 +35,8 @@ slower cold starts.
 
 Builds are cached by content under `out_dir/packages/<key>.zip`. The key hashes every source file
 (path and bytes), the requirements file, the platform, the Python version, the version of the
-interpreter that compiles the byte code and `BUILDER_VERSION`; a hit hashes only the sources and
+interpreter that compiles the byte code, the version of pip (the Makefile pins it) and
+`BUILDER_VERSION`; a hit hashes only the sources and
 never runs pip. Two processes building the same key at once take turns on a lock file and the
 loser returns the winner's zip; files are written to a temporary name and renamed into place, so
 a reader never sees half a zip. After each build the cache keeps the `CACHE_ENTRIES` packages
@@ -61,6 +62,7 @@ import base64
 import contextlib
 import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -219,7 +221,9 @@ def cache_key(
     `bytecode` is the release of the Python that compiles the package ("" for none).
     """
     digest = hashlib.sha256()
-    for part in (BUILDER_VERSION, platform, python_version, _host_tag(platform), bytecode):
+    # pip decides which files an install writes, so another pip may build other bytes.
+    pip = importlib.metadata.version("pip")
+    for part in (BUILDER_VERSION, platform, python_version, _host_tag(platform), bytecode, pip):
         digest.update(part.encode() + b"\0")
     digest.update(requirements.read_bytes() + b"\0")
     for relative, path in _source_files(source):

@@ -578,6 +578,23 @@ def test_target_is_part_of_the_key(small_source: tuple[Path, Path]) -> None:
     assert len(keys) == 5
 
 
+def test_pip_is_part_of_the_key(
+    small_source: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another pip may install other files, so a build by it is another package."""
+    source, requirements = small_source
+    key = packaging.cache_key(source, requirements, "manylinux2014_aarch64", "3.12", "3.12.1")
+    real_version = packaging.importlib.metadata.version
+
+    def version(name: str) -> str:
+        return "1.0" if name == "pip" else real_version(name)
+
+    monkeypatch.setattr(packaging.importlib.metadata, "version", version)
+    other = packaging.cache_key(source, requirements, "manylinux2014_aarch64", "3.12", "3.12.1")
+
+    assert other != key
+
+
 def test_concurrent_builds_agree(small_source: tuple[Path, Path], tmp_path: Path) -> None:
     """Two processes building the same package at once both get the same complete zip."""
     source, requirements = small_source
