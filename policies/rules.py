@@ -42,6 +42,9 @@ ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 IAM_POLICY = "aws:iam/policy:Policy"
 ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+# The other two ways a managed policy reaches a role.
+POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"
+ROLE_POLICY_ATTACHMENTS = "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive"
 REST_API = "aws:apigateway/restApi:RestApi"
 GATEWAY_RESPONSE = "aws:apigateway/response:Response"
 STAGE = "aws:apigateway/stage:Stage"
@@ -318,18 +321,28 @@ def _wildcard_statements(document: Any) -> Iterator[str]:
     "CKV2_AWS_51; cfn_nag F3).",
     Severity.CRITICAL,
     "Name the exact actions (dynamodb:GetItem) and resources (the table's ARN) the code uses.",
-    [ROLE, ROLE_POLICY, IAM_POLICY, ROLE_POLICY_ATTACHMENT],
+    [
+        ROLE,
+        ROLE_POLICY,
+        IAM_POLICY,
+        ROLE_POLICY_ATTACHMENT,
+        POLICY_ATTACHMENT,
+        ROLE_POLICY_ATTACHMENTS,
+    ],
 )
 def _wildcards(resource: Resource, _: Context) -> Iterator[str]:
-    if resource.type == ROLE_POLICY_ATTACHMENT:
-        arn = resource.get("policyArn")
+    attached = {
+        ROLE_POLICY_ATTACHMENT: [resource.get("policyArn")],
+        POLICY_ATTACHMENT: [resource.get("policyArn")],
+        ROLE_POLICY_ATTACHMENTS: as_list(resource.get("policyArns")),
+        ROLE: as_list(resource.get("managedPolicyArns")),
+    }.get(resource.type, [])
+    for arn in attached:
         if isinstance(arn, str) and ADMIN_POLICY_ARNS.match(arn):
             yield f"{resource.label()} attaches {arn}: attach a least-privilege policy instead."
+    if resource.type in (ROLE_POLICY_ATTACHMENT, POLICY_ATTACHMENT, ROLE_POLICY_ATTACHMENTS):
         return
     if resource.type == ROLE:
-        for arn in as_list(resource.get("managedPolicyArns")):
-            if isinstance(arn, str) and ADMIN_POLICY_ARNS.match(arn):
-                yield f"{resource.label()} attaches {arn}: attach a least-privilege policy instead."
         documents = [p.get("policy") for p in as_list(resource.get("inlinePolicies"))]
     else:
         documents = [resource.get("policy")]

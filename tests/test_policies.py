@@ -502,6 +502,26 @@ BREAKS: dict[str, dict[str, Edit]] = {
         "AdministratorAccess in the role's managed policies": change(
             "recommend-role", {"managedPolicyArns": ["arn:aws:iam::aws:policy/AdministratorAccess"]}
         ),
+        "AdministratorAccess by a policy attachment": add(
+            res(
+                r.POLICY_ATTACHMENT,
+                "admin-attachment",
+                {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess", "roles": ["r"]},
+            )
+        ),
+        "PowerUserAccess among a role's exclusive attachments": add(
+            res(
+                r.ROLE_POLICY_ATTACHMENTS,
+                "exclusive-attachments",
+                {
+                    "roleName": "r",
+                    "policyArns": [
+                        "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess",
+                        "arn:aws:iam::aws:policy/PowerUserAccess",
+                    ],
+                },
+            )
+        ),
     },
     "lambda-no-plain-secrets": {
         "password variable": change(
