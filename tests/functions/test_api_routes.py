@@ -39,14 +39,91 @@ def test_career_static_without_onet(aws: Any, kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_career_monolith_routes_by_path(aws: Any, kind: str) -> None:
-    """The monolith finds the route and the code from the path alone, even under a stage."""
-    event = make_event(kind, "GET", "/prod/career/29-2042.00")
+def test_monolith_routes_by_the_matched_template(aws: Any, kind: str) -> None:
+    """The template API Gateway matched decides the route, whatever the path's last segment."""
+    # A base path mapping lengthens the path; the template stays the route's.
+    event = make_event(kind, "GET", "/api/career/29-2042.00", template="/career/{socCode}")
+    event["pathParameters"] = {"socCode": "29-2042.00"}
+    response = call(handlers.lambda_handler, event)
+    assert response.status == 200, response
+    assert response.body["title"] == "Emergency Medical Technicians"
+
+    # `/career/recommend` is a career code, not the recommend route: a bad code, a 405 for POST.
+    response = call(handlers.lambda_handler, make_event(kind, "GET", "/career/recommend"))
+    assert response.status == 400, response
+    assert list(response.body["error"]["fields"]) == ["socCode"]
+    response = call(handlers.lambda_handler, make_event(kind, "POST", "/career/recommend", body={}))
+    assert response.status == 405, response
+    assert response.headers["Allow"] == "GET,OPTIONS"
+    assert_cors(response)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_monolith_unknown_template_is_404(aws: Any, kind: str) -> None:
+    """A template the API does not have is a 404, even when its path ends like a route."""
+    response = call(
+        handlers.lambda_handler, make_event(kind, "GET", "/x/health", template="/x/health")
+    )
+
+    assert response.status == 404, response
+    assert response.body == {"error": {"code": "not_found", "message": "No such route."}}
+    assert_cors(response)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/foo/career/11-1011.00"),
+        ("GET", "/career/11-1011.00/x"),
+        ("POST", "/career/recommend/recommend"),
+        ("GET", "/prod/health"),
+        ("GET", "/healthz"),
+        ("GET", "/career"),
+    ],
+)
+def test_monolith_without_template_matches_whole_paths(
+    aws: Any, kind: str, method: str, path: str
+) -> None:
+    """Without a template (catch-all route) the path must be a route's, segment for segment."""
+    event = make_event(kind, method, path, template=None)
+    response = call(handlers.lambda_handler, event)
+
+    assert response.status == 404, response
+    assert response.body["error"]["code"] == "not_found"
+    assert_cors(response)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_monolith_without_template_routes_a_route_path(aws: Any, kind: str) -> None:
+    """A catch-all event for a route's own path reaches that route, path parameter included."""
+    event = make_event(kind, "GET", "/career/29-2042.00", template=None)
     response = call(handlers.lambda_handler, event)
 
     assert response.status == 200, response
     assert response.body["title"] == "Emergency Medical Technicians"
-    assert_cors(response)
+
+
+def test_monolith_strips_the_http_api_stage_only(aws: Any) -> None:
+    """An HTTP API named stage leads rawPath and is skipped once; any other prefix is a 404."""
+    event = make_event("v2", "GET", "/career/29-2042.00", template=None, stage="prod")
+    assert event["rawPath"] == "/prod/career/29-2042.00"
+    response = call(handlers.lambda_handler, event)
+    assert response.status == 200, response
+    assert response.body["title"] == "Emergency Medical Technicians"
+
+    for event in (
+        # The same path under the $default stage, or under another stage than the event's.
+        make_event("v2", "GET", "/prod/career/29-2042.00", template=None),
+        make_event("v2", "GET", "/prod/career/29-2042.00", template=None, stage="beta"),
+        # Two stage-like segments: only one is ever skipped.
+        make_event("v2", "GET", "/prod/health", template=None, stage="prod"),
+        # A REST event's path never carries its stage: nothing is skipped.
+        make_event("v1", "GET", "/prod/career/29-2042.00", template=None),
+    ):
+        response = call(handlers.lambda_handler, event)
+        assert response.status == 404, (event.get("rawPath") or event["path"], response)
+        assert_cors(response)
 
 
 @pytest.mark.parametrize("kind", KINDS)
