@@ -6,7 +6,8 @@ EventBridge scheduled event) with `{"warm": true}` after creating the clients it
 and wraps everything in a last-resort handler: an exception nobody caught still becomes a JSON
 500 with CORS headers, and is logged with its traceback (the answer never carries one).
 
-Each request writes one JSON log line: correlation id, route, status, latency, data source.
+Each request writes one JSON log line: correlation id, route, status, latency, data source,
+and whatever the request met on the way (see `logs`), its level the highest of them.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from .http import (
     path_segments,
     preflight,
 )
-from .logs import logger, set_correlation_id, take_notes
+from .logs import begin_request, end_request, logger, set_correlation_id
 
 # A request must finish before the function times out, so O*NET calls stop this much earlier.
 DEADLINE_MARGIN_SECONDS = 1.0
@@ -115,8 +116,11 @@ def _handle(event: Any, context: Any, only: Route | None) -> dict[str, Any]:
         return _handle_request(event, context, only)
     except Exception:
         # Only a fault in the error handling itself gets here: answer without any of it.
-        logger.exception("unhandled error while answering")
-        return _last_resort(event, only)
+        answer = _last_resort(event, only)
+        _, fields = end_request()
+        fields.update(route=_name(only), status=500, errorCode="internal_error")
+        logger.exception("unhandled error while answering", extra={"fields": fields})
+        return answer
 
 
 def _last_resort(event: Any, only: Route | None) -> dict[str, Any]:
@@ -139,12 +143,14 @@ def _handle_request(event: Any, context: Any, only: Route | None) -> dict[str, A
     global _cold
     started = time.perf_counter()
     cold, _cold = _cold, False
-    take_notes()  # nothing of an earlier request may leak into this one's line
+    end_request()  # nothing of an earlier request may leak into this one's line
     request_id = str(getattr(context, "aws_request_id", "") or "")
     set_correlation_id(request_id)  # nor its correlation id, warm-ups included
 
     if is_warmup(event):
         return _warm(only, cold)
+
+    begin_request()
 
     origin: str | None = None
     route: Route | None = only
@@ -158,7 +164,7 @@ def _handle_request(event: Any, context: Any, only: Route | None) -> dict[str, A
     except ApiError as error:
         response = Response(error.status, error.body(), dict(error.headers))
     except ConfigError as error:
-        logger.error("bad settings: %s", error)
+        logger.error("bad settings: %s", error, extra={"fields": {"configError": str(error)}})
         response = _internal_error("configuration_error")
     except Exception:
         logger.exception("unhandled error", extra={"fields": {"route": _name(route)}})
@@ -212,8 +218,8 @@ def _finish(
     }
     if isinstance(response.body, dict) and isinstance(response.body.get("error"), dict):
         fields["errorCode"] = response.body["error"].get("code")
-    fields.update(take_notes())
-    logger.info("request", extra={"fields": fields})
+    level, met = end_request()
+    logger.log(level, "request", extra={"fields": {**met, **fields}})
     return response.to_api_gateway()
 
 

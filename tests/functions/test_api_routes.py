@@ -577,3 +577,82 @@ def test_warmup_log_line_has_its_own_correlation_id(
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     warm = [line for line in lines if line["message"] == "warm-up"]
     assert [line["correlationId"] for line in warm] == ["warm-1"], lines
+
+
+@pytest.mark.parametrize(
+    "handler,path,field,message",
+    [
+        (
+            handlers.career_handler,
+            "/career/11-1011.00",
+            "cacheReadError",
+            "cache read failed: ResourceNotFoundException",
+        ),
+        (
+            handlers.health_handler,
+            "/health",
+            "healthError",
+            "health read failed: ResourceNotFoundException",
+        ),
+    ],
+)
+def test_a_warning_is_part_of_the_request_line(
+    aws: Any,
+    env: Any,
+    capsys: pytest.CaptureFixture[str],
+    handler: Any,
+    path: str,
+    field: str,
+    message: str,
+) -> None:
+    """A table that fails gives one line, at WARNING, naming the failure, not a line more."""
+    env(VETROI_TABLE="vetroi-missing")  # moto answers ResourceNotFoundException
+    call(handler, make_event("v2", "GET", path))
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 1, lines
+    [line] = lines
+    assert line["message"] == "request" and line["level"] == "WARNING"
+    assert line[field] == "ResourceNotFoundException"
+    assert line["warnings"] == [message]
+    assert line["correlationId"] == "id" and isinstance(line["status"], int)
+
+
+def test_an_uncaught_exception_is_part_of_the_request_line(
+    aws: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bug's traceback rides on the request's one line, which is then an ERROR line."""
+
+    def broken(ctx: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    route = handlers.ROUTES["health"]
+    monkeypatch.setitem(
+        handlers.ROUTES, "health", handlers.Route("health", "GET", route.template, broken)
+    )
+    call(handlers.health_handler, make_event("v1", "GET", "/health"))
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 1, lines
+    [line] = lines
+    assert line["level"] == "ERROR" and line["status"] == 500
+    assert line["exception"] == "RuntimeError" and "a bug" in line["traceback"]
+    assert line["route"] == "GET /health" and line["errorCode"] == "internal_error"
+
+
+def test_a_warning_outside_a_request_is_a_line_of_its_own(
+    aws: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Outside a request (here a warm-up's), a warning is still written, on its own line."""
+    import logging
+
+    from vetroi_api import logs
+
+    logs.warn(logging.getLogger("vetroi_api.cache"), "cacheReadError", "X", "cache read failed")
+    assert handlers.health_handler({"warmup": True}, LambdaContext("warm-1")) == {"warm": True}
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(line["level"], line["message"]) for line in lines] == [
+        ("WARNING", "cache read failed"),
+        ("INFO", "warm-up"),
+    ]
