@@ -12,6 +12,7 @@ and whatever the request met on the way (see `logs`), its level the highest of t
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -132,7 +133,7 @@ def _last_resort(event: Any, only: Route | None) -> dict[str, Any]:
     methods = only.allowed if only else ALL_METHODS
     headers = {"Content-Type": "application/json", "Access-Control-Allow-Methods": methods}
     try:
-        headers.update(cors_headers(_origins_only(), parse_event(event).origin, methods))
+        headers.update(cors_headers(_cors_settings(), parse_event(event).origin, methods))
     except Exception:
         logger.exception("no CORS headers for the last-resort answer")
     body = '{"error":{"code":"internal_error","message":"Something went wrong."}}'
@@ -174,10 +175,9 @@ def _handle_request(event: Any, context: Any, only: Route | None) -> dict[str, A
 
 
 def _serve(request: Request, route: Route | None, context: Any) -> Response:
-    config = app().config
     methods = route.allowed if route else ALL_METHODS
     if request.method == "OPTIONS":
-        return preflight(config, request.origin, methods)
+        return _preflight(request, methods)
     if route is None:
         raise ApiError(404, "not_found", "No such route.")
     if request.method != route.method:
@@ -203,7 +203,7 @@ def _finish(
         config = app().config
     except ConfigError:
         # Another setting is broken; the origins alone still let the browser read the error.
-        config = _origins_only()
+        config = _cors_settings()
     methods = route.allowed if route else ALL_METHODS
     for name, value in cors_headers(config, origin, methods).items():
         response.headers.setdefault(name, value)
@@ -223,9 +223,45 @@ def _finish(
     return response.to_api_gateway()
 
 
-def _origins_only() -> Config:
-    """Settings with the allowed origins from the environment and every other value a default."""
-    return Config.from_env({"VETROI_CORS_ORIGINS": os.environ.get("VETROI_CORS_ORIGINS", "")})
+def _preflight(request: Request, methods: str) -> Response:
+    """OPTIONS: a 204 with the CORS headers, also while a setting of the function is broken.
+
+    A browser tells a page nothing of a failed preflight but a network error, so a 500 to the
+    preflight would hide the configuration error the real request reports. With a broken
+    setting the preflight is answered from the CORS settings alone (`_cors_settings`) with
+    `Access-Control-Max-Age: 0`, so that no browser keeps it once the setting is fixed; the
+    real request then gets the 500 `configuration_error`, with CORS headers, which the page can
+    read. This lets nothing through that a working function would refuse: while a setting is
+    broken every request but a preflight answers that 500. The allowed origins are never
+    guessed: `VETROI_CORS_ORIGINS` is a list of names that cannot be malformed, only read, so a
+    caller's origin not in it is refused as always. Only if even the CORS settings could not be
+    read would the answer be the last-resort 500 (`_last_resort`).
+    """
+    try:
+        config = app().config
+    except ConfigError as error:
+        logger.error("bad settings: %s", error, extra={"fields": {"configError": str(error)}})
+        config = dataclasses.replace(_cors_settings(), cors_max_age=0)
+    return preflight(config, request.origin, methods)
+
+
+def _cors_settings() -> Config:
+    """The CORS settings from the environment, each read on its own, every other value a default.
+
+    A broken `VETROI_CORS_ALLOWED_HEADERS` or `VETROI_CORS_MAX_AGE` gives the stacks' default
+    for that value alone, so one broken variable costs no other its value.
+    """
+    env = {"VETROI_CORS_ORIGINS": os.environ.get("VETROI_CORS_ORIGINS", "")}
+    for name in ("VETROI_CORS_ALLOWED_HEADERS", "VETROI_CORS_MAX_AGE"):
+        value = os.environ.get(name)
+        if value is None:
+            continue
+        try:
+            Config.from_env({name: value})
+        except ConfigError:
+            continue
+        env[name] = value
+    return Config.from_env(env)
 
 
 def _warm(only: Route | None, cold: bool) -> dict[str, Any]:

@@ -345,6 +345,57 @@ def test_bad_cors_variables_answer_a_configuration_error(
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
 
 
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("handler", [handlers.recommend_handler, handlers.lambda_handler])
+def test_preflight_with_broken_settings(
+    aws: Any, env: Any, capsys: pytest.CaptureFixture[str], kind: str, handler: Any
+) -> None:
+    """A broken setting leaves the preflight a 204, uncached, so the page reads the real 500."""
+    env(VETROI_ONET_READ_TIMEOUT="soon", VETROI_CORS_ALLOWED_HEADERS="Content-Type, X-Trace-Id")
+    event = make_event(kind, "OPTIONS", "/recommend", origin=OTHER_ORIGIN)
+
+    response = call(handler, event)
+
+    assert response.status == 204, response
+    assert response.headers["Access-Control-Allow-Methods"] == "POST,OPTIONS"
+    assert response.headers["Access-Control-Allow-Headers"] == "Content-Type,X-Trace-Id"
+    assert response.headers["Access-Control-Max-Age"] == "0"
+    assert_cors(response, OTHER_ORIGIN)
+    [line] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert line["level"] == "ERROR" and line["status"] == 204
+    assert line["configError"].startswith("VETROI_ONET_READ_TIMEOUT=")
+
+    real = call(handler, make_event(kind, "POST", "/recommend", body={}, origin=OTHER_ORIGIN))
+    assert real.status == 500 and real.body["error"]["code"] == "configuration_error"
+    assert_cors(real, OTHER_ORIGIN)
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [{"VETROI_CORS_MAX_AGE": "ten"}, {"VETROI_CORS_ALLOWED_HEADERS": "Content-Type,,X-Id"}],
+)
+def test_preflight_with_a_broken_cors_variable(
+    aws: Any, env: Any, variables: dict[str, str]
+) -> None:
+    """A broken CORS variable gives the default for its value alone; origins stay enforced."""
+    env(VETROI_CORS_ALLOWED_HEADERS="Content-Type,X-Trace-Id", VETROI_CORS_MAX_AGE="120")
+    env(**variables)
+
+    response = call(handlers.health_handler, make_event("v1", "OPTIONS", "/health"))
+    assert response.status == 204, response
+    assert response.headers["Access-Control-Max-Age"] == "0"
+    expected = "Content-Type,X-Trace-Id"
+    if "VETROI_CORS_ALLOWED_HEADERS" in variables:
+        expected = "Content-Type,Authorization,X-Api-Key,X-Amz-Date,X-Amz-Security-Token"
+    assert response.headers["Access-Control-Allow-Headers"] == expected
+    assert_cors(response)
+
+    foreign = make_event("v2", "OPTIONS", "/health", origin="https://evil.example")
+    response = call(handlers.health_handler, foreign)
+    assert response.status == 204, response
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+
+
 def test_cors_origin_header_any_case(aws: Any) -> None:
     """The Origin header is found whatever its case, and echoed back."""
     event = make_event("v1", "GET", "/health", origin=None, headers={"oRiGiN": OTHER_ORIGIN})
