@@ -36,7 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import tracing
 from .errors import OnetNotFound, OnetUnavailable
-from .logs import note
+from .logs import note, warn
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,8 @@ class Cache:
         return False
 
     def _failed(self, operation: str, exc: Exception) -> None:
-        log.warning("cache %s failed: %s", operation, type(exc).__name__)
+        kind = type(exc).__name__
+        warn(log, f"cache{operation.title()}Error", kind, f"cache {operation} failed: {kind}")
         # An error the table answered with (ClientError) came quickly; one it did not answer
         # (BotoCoreError: timeouts, refused or lost connections) may cost the next call as much.
         if isinstance(exc, BotoCoreError):
@@ -189,7 +190,7 @@ def _entry(item: Mapping[str, Any] | None) -> Entry | None:
         value = json.loads(item["body"]["S"])
         fresh_until = int(item.get("freshUntil", {}).get("N", "0"))
     except (KeyError, TypeError, ValueError):
-        log.warning("cache entry unreadable, ignored")
+        warn(log, "cacheEntryUnreadable", True, "cache entry unreadable, ignored")
         return None
     if not isinstance(value, dict):
         return None

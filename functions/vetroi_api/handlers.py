@@ -6,11 +6,13 @@ EventBridge scheduled event) with `{"warm": true}` after creating the clients it
 and wraps everything in a last-resort handler: an exception nobody caught still becomes a JSON
 500 with CORS headers, and is logged with its traceback (the answer never carries one).
 
-Each request writes one JSON log line: correlation id, route, status, latency, data source.
+Each request writes one JSON log line: correlation id, route, status, latency, data source,
+and whatever the request met on the way (see `logs`), its level the highest of them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -28,7 +30,7 @@ from .http import (
     path_segments,
     preflight,
 )
-from .logs import logger, set_correlation_id, take_notes
+from .logs import begin_request, end_request, logger, set_correlation_id
 
 # A request must finish before the function times out, so O*NET calls stop this much earlier.
 DEADLINE_MARGIN_SECONDS = 1.0
@@ -115,8 +117,11 @@ def _handle(event: Any, context: Any, only: Route | None) -> dict[str, Any]:
         return _handle_request(event, context, only)
     except Exception:
         # Only a fault in the error handling itself gets here: answer without any of it.
-        logger.exception("unhandled error while answering")
-        return _last_resort(event, only)
+        answer = _last_resort(event, only)
+        _, fields = end_request()
+        fields.update(route=_name(only), status=500, errorCode="internal_error")
+        logger.exception("unhandled error while answering", extra={"fields": fields})
+        return answer
 
 
 def _last_resort(event: Any, only: Route | None) -> dict[str, Any]:
@@ -128,7 +133,7 @@ def _last_resort(event: Any, only: Route | None) -> dict[str, Any]:
     methods = only.allowed if only else ALL_METHODS
     headers = {"Content-Type": "application/json", "Access-Control-Allow-Methods": methods}
     try:
-        headers.update(cors_headers(_origins_only(), parse_event(event).origin, methods))
+        headers.update(cors_headers(_cors_settings(), parse_event(event).origin, methods))
     except Exception:
         logger.exception("no CORS headers for the last-resort answer")
     body = '{"error":{"code":"internal_error","message":"Something went wrong."}}'
@@ -139,12 +144,14 @@ def _handle_request(event: Any, context: Any, only: Route | None) -> dict[str, A
     global _cold
     started = time.perf_counter()
     cold, _cold = _cold, False
-    take_notes()  # nothing of an earlier request may leak into this one's line
+    end_request()  # nothing of an earlier request may leak into this one's line
     request_id = str(getattr(context, "aws_request_id", "") or "")
     set_correlation_id(request_id)  # nor its correlation id, warm-ups included
 
     if is_warmup(event):
         return _warm(only, cold)
+
+    begin_request()
 
     origin: str | None = None
     route: Route | None = only
@@ -153,12 +160,12 @@ def _handle_request(event: Any, context: Any, only: Route | None) -> dict[str, A
         request_id = request.request_id or request_id
         set_correlation_id(request_id)
         origin = request.origin
-        route = only or _route_for(request)
+        route = only or _route_for(event, request)
         response = _serve(request, route, context)
     except ApiError as error:
         response = Response(error.status, error.body(), dict(error.headers))
     except ConfigError as error:
-        logger.error("bad settings: %s", error)
+        logger.error("bad settings: %s", error, extra={"fields": {"configError": str(error)}})
         response = _internal_error("configuration_error")
     except Exception:
         logger.exception("unhandled error", extra={"fields": {"route": _name(route)}})
@@ -168,10 +175,9 @@ def _handle_request(event: Any, context: Any, only: Route | None) -> dict[str, A
 
 
 def _serve(request: Request, route: Route | None, context: Any) -> Response:
-    config = app().config
     methods = route.allowed if route else ALL_METHODS
     if request.method == "OPTIONS":
-        return preflight(config, request.origin, methods)
+        return _preflight(request, methods)
     if route is None:
         raise ApiError(404, "not_found", "No such route.")
     if request.method != route.method:
@@ -197,7 +203,7 @@ def _finish(
         config = app().config
     except ConfigError:
         # Another setting is broken; the origins alone still let the browser read the error.
-        config = _origins_only()
+        config = _cors_settings()
     methods = route.allowed if route else ALL_METHODS
     for name, value in cors_headers(config, origin, methods).items():
         response.headers.setdefault(name, value)
@@ -212,14 +218,50 @@ def _finish(
     }
     if isinstance(response.body, dict) and isinstance(response.body.get("error"), dict):
         fields["errorCode"] = response.body["error"].get("code")
-    fields.update(take_notes())
-    logger.info("request", extra={"fields": fields})
+    level, met = end_request()
+    logger.log(level, "request", extra={"fields": {**met, **fields}})
     return response.to_api_gateway()
 
 
-def _origins_only() -> Config:
-    """Settings with the allowed origins from the environment and every other value a default."""
-    return Config.from_env({"VETROI_CORS_ORIGINS": os.environ.get("VETROI_CORS_ORIGINS", "")})
+def _preflight(request: Request, methods: str) -> Response:
+    """OPTIONS: a 204 with the CORS headers, also while a setting of the function is broken.
+
+    A browser tells a page nothing of a failed preflight but a network error, so a 500 to the
+    preflight would hide the configuration error the real request reports. With a broken
+    setting the preflight is answered from the CORS settings alone (`_cors_settings`) with
+    `Access-Control-Max-Age: 0`, so that no browser keeps it once the setting is fixed; the
+    real request then gets the 500 `configuration_error`, with CORS headers, which the page can
+    read. This lets nothing through that a working function would refuse: while a setting is
+    broken every request but a preflight answers that 500. The allowed origins are never
+    guessed: `VETROI_CORS_ORIGINS` is a list of names that cannot be malformed, only read, so a
+    caller's origin not in it is refused as always. Only if even the CORS settings could not be
+    read would the answer be the last-resort 500 (`_last_resort`).
+    """
+    try:
+        config = app().config
+    except ConfigError as error:
+        logger.error("bad settings: %s", error, extra={"fields": {"configError": str(error)}})
+        config = dataclasses.replace(_cors_settings(), cors_max_age=0)
+    return preflight(config, request.origin, methods)
+
+
+def _cors_settings() -> Config:
+    """The CORS settings from the environment, each read on its own, every other value a default.
+
+    A broken `VETROI_CORS_ALLOWED_HEADERS` or `VETROI_CORS_MAX_AGE` gives the stacks' default
+    for that value alone, so one broken variable costs no other its value.
+    """
+    env = {"VETROI_CORS_ORIGINS": os.environ.get("VETROI_CORS_ORIGINS", "")}
+    for name in ("VETROI_CORS_ALLOWED_HEADERS", "VETROI_CORS_MAX_AGE"):
+        value = os.environ.get(name)
+        if value is None:
+            continue
+        try:
+            Config.from_env({name: value})
+        except ConfigError:
+            continue
+        env[name] = value
+    return Config.from_env(env)
 
 
 def _warm(only: Route | None, cold: bool) -> dict[str, Any]:
@@ -253,17 +295,76 @@ def _direct(event: Any, only: Route | None) -> Any:
     return event
 
 
-def _route_for(request: Request) -> Route | None:
+def _route_for(event: Any, request: Request) -> Route | None:
+    """The monolith's route for a request; None (a 404) when no route serves it.
+
+    API Gateway names the route it matched: the resource of a REST API event
+    (`/career/{socCode}`) or the route key of an HTTP API event (`GET /career/{socCode}`), and
+    that template alone decides, never the path, which a custom domain's base path or a stage
+    can lengthen. Only an event without a template (a direct invocation, the HTTP API's
+    `$default` route, a greedy `{proxy+}` resource) is routed by its path, whose segments must
+    be those of a route's template exactly, `{socCode}` standing for one segment. An HTTP API
+    event may carry one leading segment more, its stage: a named stage's rawPath starts with
+    it. OPTIONS on a path no route serves still answers as a preflight (see `_serve`), so the
+    browser goes on to read the 404 of the real request.
+    """
+    template = _matched_template(event)
+    if template is not None:
+        return next((r for r in ROUTES.values() if r.template == template), None)
     segments = path_segments(request.path)
-    if not segments:
-        return None
-    if segments[-1] in ("recommend", "health", "uploads"):
-        return ROUTES[segments[-1]]
-    if len(segments) >= 2 and segments[-2] == "career":
-        return ROUTES["career"]
-    if "socCode" in request.path_params:
-        return ROUTES["career"]
+    candidates = [segments]
+    stage = _stage(event)
+    if stage and segments[:1] == [stage]:
+        candidates.insert(0, segments[1:])
+    for candidate in candidates:
+        for route in ROUTES.values():
+            params = _match(route.template, candidate)
+            if params is not None:
+                request.path_params.update(params)
+                return route
     return None
+
+
+def _matched_template(event: Any) -> str | None:
+    """The route template API Gateway matched for this event, None when it names none."""
+    if not isinstance(event, dict):
+        return None
+    context = event.get("requestContext")
+    if isinstance(context, dict) and isinstance(context.get("http"), dict):
+        key = event.get("routeKey") or context.get("routeKey")
+        # "GET /career/{socCode}", "ANY /health", or "$default" (no route: the path decides).
+        template = key.partition(" ")[2] if isinstance(key, str) else ""
+    else:
+        resource = event.get("resource")
+        template = resource if isinstance(resource, str) else ""
+    if not template.startswith("/") or "+}" in template:
+        return None
+    return template
+
+
+def _stage(event: Any) -> str | None:
+    """The named stage of an HTTP API event, whose rawPath starts with it; None otherwise."""
+    if not isinstance(event, dict):
+        return None
+    context = event.get("requestContext")
+    if not isinstance(context, dict) or not isinstance(context.get("http"), dict):
+        return None
+    stage = context.get("stage")
+    return stage if isinstance(stage, str) and stage and stage != "$default" else None
+
+
+def _match(template: str, segments: list[str]) -> dict[str, str] | None:
+    """The path parameters when `segments` are those of `template`, else None."""
+    parts = path_segments(template)
+    if len(parts) != len(segments):
+        return None
+    params: dict[str, str] = {}
+    for part, segment in zip(parts, segments, strict=True):
+        if part.startswith("{") and part.endswith("}"):
+            params[part[1:-1]] = segment
+        elif part != segment:
+            return None
+    return params
 
 
 def _deadline(context: Any) -> float:

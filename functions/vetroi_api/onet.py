@@ -39,6 +39,7 @@ import urllib3
 from . import tracing
 from .config import Config
 from .errors import OnetNotFound, OnetUnavailable
+from .logs import warn
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +269,8 @@ def _read_credentials(config: Config, secrets_client: Callable[[], Any]) -> tupl
                 return str(value["username"]), str(value["password"])
             except Exception as exc:
                 # Log the kind of failure only: the message could quote the secret.
-                log.warning("O*NET secret unreadable: %s", type(exc).__name__)
+                kind = type(exc).__name__
+                warn(log, "onetSecretError", kind, f"O*NET secret unreadable: {kind}")
                 raise CredentialsUnavailable("O*NET credentials unreadable") from None
     if config.onet_username and config.onet_password:
         return config.onet_username, config.onet_password

@@ -16,6 +16,7 @@ from . import aws, static, tracing, validation
 from .cache import Cache, DataUnavailable, Entry, Lookup, NotFound, Source, lookup
 from .config import Config
 from .http import ApiError, Request, Response
+from .logs import warn
 
 if TYPE_CHECKING:
     from .onet import OnetClient
@@ -299,7 +300,9 @@ def _table_answers(app: App) -> tuple[bool, str]:
                 Key={"pk": {"S": "health"}, "sk": {"S": "v1"}},
             )
         except (BotoCoreError, ClientError) as exc:
-            log.warning("health read failed: %s", type(exc).__name__)
+            warn(
+                log, "healthError", type(exc).__name__, f"health read failed: {type(exc).__name__}"
+            )
             return False, f"The table of this region did not answer ({type(exc).__name__})."
     return True, ""
 
@@ -331,7 +334,8 @@ def uploads(ctx: Context) -> Response:
             ExpiresIn=config.upload_expiry_seconds,
         )
     except (BotoCoreError, ClientError) as exc:
-        log.warning("presigning failed: %s", type(exc).__name__)
+        kind = type(exc).__name__
+        warn(log, "presignError", kind, f"presigning failed: {kind}")
         raise ApiError(503, "uploads_unavailable", "Uploads are unavailable right now.") from None
     body = {
         "url": post["url"],

@@ -60,6 +60,25 @@ def load_event(kind: str) -> dict[str, Any]:
     return copy.deepcopy(json.loads((EVENTS / name).read_text()))
 
 
+# The routes the stacks create, as API Gateway matches them.
+ROUTE_TEMPLATES = ("/recommend", "/career/{socCode}", "/health", "/uploads")
+MATCH = object()  # make_event's default template: the one API Gateway would match
+
+
+def gateway_match(path: str) -> tuple[str, dict[str, str]] | None:
+    """The route template API Gateway matches for `path`, with its path parameters."""
+    parts = [part for part in path.split("/") if part]
+    for template in ROUTE_TEMPLATES:
+        names = template.strip("/").split("/")
+        if len(names) == len(parts) and all(
+            n == p or n.startswith("{") for n, p in zip(names, parts, strict=True)
+        ):
+            return template, {
+                n[1:-1]: p for n, p in zip(names, parts, strict=True) if n.startswith("{")
+            }
+    return None
+
+
 def make_event(
     kind: str,
     method: str,
@@ -69,9 +88,22 @@ def make_event(
     origin: str | None = ORIGIN,
     path_params: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
+    template: Any = MATCH,
+    stage: str | None = None,
 ) -> dict[str, Any]:
-    """Edit a copy of a real event so that it carries this request."""
+    """Edit a copy of a real event so that it carries this request.
+
+    `template` is the route API Gateway matched: by default the API's route for `path` (with
+    its path parameters, unless `path_params` are given), else none, as a catch-all would
+    send it (REST: the `/{proxy+}` resource; HTTP API: the `$default` route). `stage` names an
+    HTTP API stage, which API Gateway puts in front of rawPath.
+    """
     event = load_event(kind)
+    if template is MATCH:
+        matched = gateway_match(path)
+        template = matched[0] if matched else None
+        if matched and path_params is None:
+            path_params = matched[1] or None
     text = body if isinstance(body, str) or body is None else json.dumps(body)
     event["body"] = text
     event["isBase64Encoded"] = False
@@ -80,17 +112,26 @@ def make_event(
     if origin is not None:
         event["headers"]["Origin"] = origin
     if kind == "v1":
+        resource = template or "/{proxy+}"
+        if template is None:
+            event["pathParameters"] = {**(path_params or {}), "proxy": path.lstrip("/")}
         event["httpMethod"] = method
         event["path"] = path
-        event["resource"] = path
+        event["resource"] = resource
         event["requestContext"]["httpMethod"] = method
         event["requestContext"]["path"] = f"/prod{path}"
+        event["requestContext"]["resourcePath"] = resource
+        event["requestContext"]["stage"] = "prod"
         event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
     else:
-        event["rawPath"] = path
-        event["routeKey"] = f"{method} {path}"
+        route_key = f"{method} {template}" if template else "$default"
+        raw_path = f"/{stage}{path}" if stage else path
+        event["rawPath"] = raw_path
+        event["routeKey"] = route_key
+        event["requestContext"]["routeKey"] = route_key
+        event["requestContext"]["stage"] = stage or "$default"
         event["requestContext"]["http"]["method"] = method
-        event["requestContext"]["http"]["path"] = path
+        event["requestContext"]["http"]["path"] = raw_path
     return event
 
 

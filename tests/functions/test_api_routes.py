@@ -39,14 +39,91 @@ def test_career_static_without_onet(aws: Any, kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_career_monolith_routes_by_path(aws: Any, kind: str) -> None:
-    """The monolith finds the route and the code from the path alone, even under a stage."""
-    event = make_event(kind, "GET", "/prod/career/29-2042.00")
+def test_monolith_routes_by_the_matched_template(aws: Any, kind: str) -> None:
+    """The template API Gateway matched decides the route, whatever the path's last segment."""
+    # A base path mapping lengthens the path; the template stays the route's.
+    event = make_event(kind, "GET", "/api/career/29-2042.00", template="/career/{socCode}")
+    event["pathParameters"] = {"socCode": "29-2042.00"}
+    response = call(handlers.lambda_handler, event)
+    assert response.status == 200, response
+    assert response.body["title"] == "Emergency Medical Technicians"
+
+    # `/career/recommend` is a career code, not the recommend route: a bad code, a 405 for POST.
+    response = call(handlers.lambda_handler, make_event(kind, "GET", "/career/recommend"))
+    assert response.status == 400, response
+    assert list(response.body["error"]["fields"]) == ["socCode"]
+    response = call(handlers.lambda_handler, make_event(kind, "POST", "/career/recommend", body={}))
+    assert response.status == 405, response
+    assert response.headers["Allow"] == "GET,OPTIONS"
+    assert_cors(response)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_monolith_unknown_template_is_404(aws: Any, kind: str) -> None:
+    """A template the API does not have is a 404, even when its path ends like a route."""
+    response = call(
+        handlers.lambda_handler, make_event(kind, "GET", "/x/health", template="/x/health")
+    )
+
+    assert response.status == 404, response
+    assert response.body == {"error": {"code": "not_found", "message": "No such route."}}
+    assert_cors(response)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/foo/career/11-1011.00"),
+        ("GET", "/career/11-1011.00/x"),
+        ("POST", "/career/recommend/recommend"),
+        ("GET", "/prod/health"),
+        ("GET", "/healthz"),
+        ("GET", "/career"),
+    ],
+)
+def test_monolith_without_template_matches_whole_paths(
+    aws: Any, kind: str, method: str, path: str
+) -> None:
+    """Without a template (catch-all route) the path must be a route's, segment for segment."""
+    event = make_event(kind, method, path, template=None)
+    response = call(handlers.lambda_handler, event)
+
+    assert response.status == 404, response
+    assert response.body["error"]["code"] == "not_found"
+    assert_cors(response)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_monolith_without_template_routes_a_route_path(aws: Any, kind: str) -> None:
+    """A catch-all event for a route's own path reaches that route, path parameter included."""
+    event = make_event(kind, "GET", "/career/29-2042.00", template=None)
     response = call(handlers.lambda_handler, event)
 
     assert response.status == 200, response
     assert response.body["title"] == "Emergency Medical Technicians"
-    assert_cors(response)
+
+
+def test_monolith_strips_the_http_api_stage_only(aws: Any) -> None:
+    """An HTTP API named stage leads rawPath and is skipped once; any other prefix is a 404."""
+    event = make_event("v2", "GET", "/career/29-2042.00", template=None, stage="prod")
+    assert event["rawPath"] == "/prod/career/29-2042.00"
+    response = call(handlers.lambda_handler, event)
+    assert response.status == 200, response
+    assert response.body["title"] == "Emergency Medical Technicians"
+
+    for event in (
+        # The same path under the $default stage, or under another stage than the event's.
+        make_event("v2", "GET", "/prod/career/29-2042.00", template=None),
+        make_event("v2", "GET", "/prod/career/29-2042.00", template=None, stage="beta"),
+        # Two stage-like segments: only one is ever skipped.
+        make_event("v2", "GET", "/prod/health", template=None, stage="prod"),
+        # A REST event's path never carries its stage: nothing is skipped.
+        make_event("v1", "GET", "/prod/career/29-2042.00", template=None),
+    ):
+        response = call(handlers.lambda_handler, event)
+        assert response.status == 404, (event.get("rawPath") or event["path"], response)
+        assert_cors(response)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -265,6 +342,57 @@ def test_bad_cors_variables_answer_a_configuration_error(
 
     assert response.status == 500
     assert response.body["error"]["code"] == "configuration_error"
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("handler", [handlers.recommend_handler, handlers.lambda_handler])
+def test_preflight_with_broken_settings(
+    aws: Any, env: Any, capsys: pytest.CaptureFixture[str], kind: str, handler: Any
+) -> None:
+    """A broken setting leaves the preflight a 204, uncached, so the page reads the real 500."""
+    env(VETROI_ONET_READ_TIMEOUT="soon", VETROI_CORS_ALLOWED_HEADERS="Content-Type, X-Trace-Id")
+    event = make_event(kind, "OPTIONS", "/recommend", origin=OTHER_ORIGIN)
+
+    response = call(handler, event)
+
+    assert response.status == 204, response
+    assert response.headers["Access-Control-Allow-Methods"] == "POST,OPTIONS"
+    assert response.headers["Access-Control-Allow-Headers"] == "Content-Type,X-Trace-Id"
+    assert response.headers["Access-Control-Max-Age"] == "0"
+    assert_cors(response, OTHER_ORIGIN)
+    [line] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert line["level"] == "ERROR" and line["status"] == 204
+    assert line["configError"].startswith("VETROI_ONET_READ_TIMEOUT=")
+
+    real = call(handler, make_event(kind, "POST", "/recommend", body={}, origin=OTHER_ORIGIN))
+    assert real.status == 500 and real.body["error"]["code"] == "configuration_error"
+    assert_cors(real, OTHER_ORIGIN)
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [{"VETROI_CORS_MAX_AGE": "ten"}, {"VETROI_CORS_ALLOWED_HEADERS": "Content-Type,,X-Id"}],
+)
+def test_preflight_with_a_broken_cors_variable(
+    aws: Any, env: Any, variables: dict[str, str]
+) -> None:
+    """A broken CORS variable gives the default for its value alone; origins stay enforced."""
+    env(VETROI_CORS_ALLOWED_HEADERS="Content-Type,X-Trace-Id", VETROI_CORS_MAX_AGE="120")
+    env(**variables)
+
+    response = call(handlers.health_handler, make_event("v1", "OPTIONS", "/health"))
+    assert response.status == 204, response
+    assert response.headers["Access-Control-Max-Age"] == "0"
+    expected = "Content-Type,X-Trace-Id"
+    if "VETROI_CORS_ALLOWED_HEADERS" in variables:
+        expected = "Content-Type,Authorization,X-Api-Key,X-Amz-Date,X-Amz-Security-Token"
+    assert response.headers["Access-Control-Allow-Headers"] == expected
+    assert_cors(response)
+
+    foreign = make_event("v2", "OPTIONS", "/health", origin="https://evil.example")
+    response = call(handlers.health_handler, foreign)
+    assert response.status == 204, response
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
 
 
@@ -500,3 +628,82 @@ def test_warmup_log_line_has_its_own_correlation_id(
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     warm = [line for line in lines if line["message"] == "warm-up"]
     assert [line["correlationId"] for line in warm] == ["warm-1"], lines
+
+
+@pytest.mark.parametrize(
+    "handler,path,field,message",
+    [
+        (
+            handlers.career_handler,
+            "/career/11-1011.00",
+            "cacheReadError",
+            "cache read failed: ResourceNotFoundException",
+        ),
+        (
+            handlers.health_handler,
+            "/health",
+            "healthError",
+            "health read failed: ResourceNotFoundException",
+        ),
+    ],
+)
+def test_a_warning_is_part_of_the_request_line(
+    aws: Any,
+    env: Any,
+    capsys: pytest.CaptureFixture[str],
+    handler: Any,
+    path: str,
+    field: str,
+    message: str,
+) -> None:
+    """A table that fails gives one line, at WARNING, naming the failure, not a line more."""
+    env(VETROI_TABLE="vetroi-missing")  # moto answers ResourceNotFoundException
+    call(handler, make_event("v2", "GET", path))
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 1, lines
+    [line] = lines
+    assert line["message"] == "request" and line["level"] == "WARNING"
+    assert line[field] == "ResourceNotFoundException"
+    assert line["warnings"] == [message]
+    assert line["correlationId"] == "id" and isinstance(line["status"], int)
+
+
+def test_an_uncaught_exception_is_part_of_the_request_line(
+    aws: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bug's traceback rides on the request's one line, which is then an ERROR line."""
+
+    def broken(ctx: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    route = handlers.ROUTES["health"]
+    monkeypatch.setitem(
+        handlers.ROUTES, "health", handlers.Route("health", "GET", route.template, broken)
+    )
+    call(handlers.health_handler, make_event("v1", "GET", "/health"))
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 1, lines
+    [line] = lines
+    assert line["level"] == "ERROR" and line["status"] == 500
+    assert line["exception"] == "RuntimeError" and "a bug" in line["traceback"]
+    assert line["route"] == "GET /health" and line["errorCode"] == "internal_error"
+
+
+def test_a_warning_outside_a_request_is_a_line_of_its_own(
+    aws: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Outside a request (here a warm-up's), a warning is still written, on its own line."""
+    import logging
+
+    from vetroi_api import logs
+
+    logs.warn(logging.getLogger("vetroi_api.cache"), "cacheReadError", "X", "cache read failed")
+    assert handlers.health_handler({"warmup": True}, LambdaContext("warm-1")) == {"warm": True}
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(line["level"], line["message"]) for line in lines] == [
+        ("WARNING", "cache read failed"),
+        ("INFO", "warm-up"),
+    ]
