@@ -36,6 +36,7 @@ for path in (ROOT, FUNCTIONS):
 from vetroi_api import handlers  # noqa: E402
 
 from localdemo.aws import create_table  # noqa: E402
+from localdemo.regions import ROUTES as LOCAL_ROUTES  # noqa: E402
 
 TABLE = "vetroi-test"
 BUCKET = "vetroi-test-dd214"
@@ -61,7 +62,8 @@ def load_event(kind: str) -> dict[str, Any]:
 
 
 # The routes the stacks create, as API Gateway matches them.
-ROUTE_TEMPLATES = ("/recommend", "/career/{socCode}", "/health", "/uploads")
+# The routes the stacks declare (held equal to components/api.py by a local demo test).
+ROUTE_TEMPLATES = tuple(route["path"] for route in LOCAL_ROUTES)
 MATCH = object()  # make_event's default template: the one API Gateway would match
 
 
