@@ -228,11 +228,10 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
     if hosted_zone_id and not domain:
         reader.problem("domain", domain, "the domain of the zone given as hostedZoneId")
 
-    onet_username = reader.secret_text("onetUsername")
-    onet_password = reader.secret_text("onetPassword")
+    credentials = {key: reader.secret_text(key) for key in ("onetUsername", "onetPassword")}
     # One credential without the other would leave O*NET off with only a warning.
     for given, missing in (("onetUsername", "onetPassword"), ("onetPassword", "onetUsername")):
-        if reader.is_set(given) and not reader.is_set(missing):
+        if credentials[given] is not None and credentials[missing] is None:
             reader.problem(missing, "", f"set too, with --secret, since {given} is set")
 
     settings = Settings(
@@ -297,8 +296,8 @@ def load(config: pulumi.Config | None = None, stack: str | None = None) -> Setti
         ),
         canary_weight=reader.number("canaryWeight", 0, 1),
         pinned_version=reader.pinned_versions("pinnedVersion"),
-        onet_username=onet_username,
-        onet_password=onet_password,
+        onet_username=credentials["onetUsername"],
+        onet_password=credentials["onetPassword"],
         alert_https_endpoints=reader.secret_urls("alertHttpsEndpoints"),
     )
     _check_edge(settings, reader)
@@ -541,9 +540,6 @@ class _Reader:
             self.problem(key, value, "a time with its offset (Z or +hh:mm), not a local time")
             return None
         return moment.astimezone(UTC)
-
-    def is_set(self, key: str) -> bool:
-        return self.config.get(key) not in (None, "")
 
     def secret_raw(self, key: str) -> str | None:
         """A key read as a secret: None when unset (""), a problem when stored in plain text."""
