@@ -300,10 +300,9 @@ def _table_answers(app: App) -> tuple[bool, str]:
                 Key={"pk": {"S": "health"}, "sk": {"S": "v1"}},
             )
         except (BotoCoreError, ClientError) as exc:
-            warn(
-                log, "healthError", type(exc).__name__, f"health read failed: {type(exc).__name__}"
-            )
-            return False, f"The table of this region did not answer ({type(exc).__name__})."
+            kind = type(exc).__name__
+            warn(log, "healthError", kind, f"health read failed: {kind}")
+            return False, f"The table of this region did not answer ({kind})."
     return True, ""
 
 

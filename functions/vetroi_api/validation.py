@@ -16,6 +16,7 @@ SOC_CODE = re.compile(r"\d{2}-\d{4}\.\d{2}", re.ASCII)
 # area of concentration (11A), optionally a skill-level digit. Marine Corps: four-digit MOS.
 # Navy and Coast Guard: rating abbreviations (HM, AMT) or a Navy NEC/designator. Air Force and
 # Space Force: enlisted AFSC (3D0X2, optionally with a shred letter) or officer AFSC (10C0).
+AFSC = re.compile(r"\d[A-Z]\d[X0-9]\d[A-Z]?|\d{2}[A-Z]\d?[A-Z]?", re.ASCII)
 CODE_FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
     "army": (
         re.compile(r"(\d{2}|\d{3})[A-Z]\d?", re.ASCII),
@@ -30,14 +31,8 @@ CODE_FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
         "a Navy rating such as HM or IT, or an NEC",
     ),
     "coast_guard": (re.compile(r"[A-Z]{2,4}", re.ASCII), "a Coast Guard rating such as BM or MK"),
-    "air_force": (
-        re.compile(r"\d[A-Z]\d[X0-9]\d[A-Z]?|\d{2}[A-Z]\d?[A-Z]?", re.ASCII),
-        "an AFSC such as 3D0X2 or 10C0",
-    ),
-    "space_force": (
-        re.compile(r"\d[A-Z]\d[X0-9]\d[A-Z]?|\d{2}[A-Z]\d?[A-Z]?", re.ASCII),
-        "a Space Force specialty code such as 5C0X1 or 13S",
-    ),
+    "air_force": (AFSC, "an AFSC such as 3D0X2 or 10C0"),
+    "space_force": (AFSC, "a Space Force specialty code such as 5C0X1 or 13S"),
 }
 BRANCHES = tuple(CODE_FORMATS)
 BRANCH_ALIASES = {
