@@ -81,8 +81,7 @@ def _fold(line: _RequestLine, record: logging.LogRecord, formatter: logging.Form
         line.warnings.append(record.getMessage())
     fields = getattr(record, "fields", None)
     if isinstance(fields, dict):
-        for name, value in fields.items():
-            line.fields.setdefault(name, value)
+        line.fields.update(fields)  # the latest value of a field, as `note` keeps it
     if record.exc_info and record.exc_info[0] is not None:
         line.fields.setdefault("exception", record.exc_info[0].__name__)
         line.fields.setdefault("traceback", formatter.formatException(record.exc_info))
@@ -139,14 +138,8 @@ def note(name: str, value: Any) -> None:
 
 
 def warn(log: logging.Logger, name: str, value: Any, message: str) -> None:
-    """A warning: a field of the request's line, which it raises to WARNING.
-
-    `message` (never anything personal) joins the line's `warnings`. Outside a request it is
-    a WARNING line of its own, written through `log`.
+    """A warning with a named field: during a request, folded into its line like any record
+    (the field set, `message`, never anything personal, in `warnings`, the line raised to
+    WARNING); outside a request, a WARNING line of its own carrying the field.
     """
-    if _request is None:
-        log.warning(message)
-        return
-    _request.fields[name] = value
-    _request.level = max(_request.level, logging.WARNING)
-    _request.warnings.append(message)
+    log.warning(message, extra={"fields": {name: value}})
