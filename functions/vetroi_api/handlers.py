@@ -160,7 +160,7 @@ def _handle_request(event: Any, context: Any, only: Route | None) -> dict[str, A
         request_id = request.request_id or request_id
         set_correlation_id(request_id)
         origin = request.origin
-        route = only or _route_for(event, request)
+        route = only or _route_for(request)
         response = _serve(request, route, context)
     except ApiError as error:
         response = Response(error.status, error.body(), dict(error.headers))
@@ -295,26 +295,23 @@ def _direct(event: Any, only: Route | None) -> Any:
     return event
 
 
-def _route_for(event: Any, request: Request) -> Route | None:
+def _route_for(request: Request) -> Route | None:
     """The monolith's route for a request; None (a 404) when no route serves it.
 
-    API Gateway names the route it matched: the resource of a REST API event
-    (`/career/{socCode}`) or the route key of an HTTP API event (`GET /career/{socCode}`), and
-    that template alone decides, never the path, which a custom domain's base path or a stage
-    can lengthen. Only an event without a template (a direct invocation, the HTTP API's
-    `$default` route, a greedy `{proxy+}` resource) is routed by its path, whose segments must
-    be those of a route's template exactly, `{socCode}` standing for one segment. An HTTP API
-    event may carry one leading segment more, its stage: a named stage's rawPath starts with
-    it. OPTIONS on a path no route serves still answers as a preflight (see `_serve`), so the
-    browser goes on to read the 404 of the real request.
+    API Gateway names the route it matched (`Request.template`), and that template alone
+    decides, never the path, which a custom domain's base path or a stage can lengthen. Only a
+    request without a template (a direct invocation, the HTTP API's `$default` route, a greedy
+    `{proxy+}` resource) is routed by its path, whose segments must be those of a route's
+    template exactly, `{socCode}` standing for one segment. An HTTP API event may carry one
+    leading segment more, its stage: a named stage's rawPath starts with it. OPTIONS on a path
+    no route serves still answers as a preflight (see `_serve`), so the browser goes on to read
+    the 404 of the real request.
     """
-    template = _matched_template(event)
-    if template is not None:
-        return next((r for r in ROUTES.values() if r.template == template), None)
+    if request.template is not None:
+        return next((r for r in ROUTES.values() if r.template == request.template), None)
     segments = path_segments(request.path)
     candidates = [segments]
-    stage = _stage(event)
-    if stage and segments[:1] == [stage]:
+    if request.stage and segments[:1] == [request.stage]:
         candidates.insert(0, segments[1:])
     for candidate in candidates:
         for route in ROUTES.values():
@@ -323,34 +320,6 @@ def _route_for(event: Any, request: Request) -> Route | None:
                 request.path_params.update(params)
                 return route
     return None
-
-
-def _matched_template(event: Any) -> str | None:
-    """The route template API Gateway matched for this event, None when it names none."""
-    if not isinstance(event, dict):
-        return None
-    context = event.get("requestContext")
-    if isinstance(context, dict) and isinstance(context.get("http"), dict):
-        key = event.get("routeKey") or context.get("routeKey")
-        # "GET /career/{socCode}", "ANY /health", or "$default" (no route: the path decides).
-        template = key.partition(" ")[2] if isinstance(key, str) else ""
-    else:
-        resource = event.get("resource")
-        template = resource if isinstance(resource, str) else ""
-    if not template.startswith("/") or "+}" in template:
-        return None
-    return template
-
-
-def _stage(event: Any) -> str | None:
-    """The named stage of an HTTP API event, whose rawPath starts with it; None otherwise."""
-    if not isinstance(event, dict):
-        return None
-    context = event.get("requestContext")
-    if not isinstance(context, dict) or not isinstance(context.get("http"), dict):
-        return None
-    stage = context.get("stage")
-    return stage if isinstance(stage, str) and stage and stage != "$default" else None
 
 
 def _match(template: str, segments: list[str]) -> dict[str, str] | None:

@@ -61,6 +61,11 @@ class Request:
     body: str | None = None
     request_id: str = ""
     body_error: str | None = None
+    # The route template API Gateway matched (`/career/{socCode}`): a REST event's resource or
+    # an HTTP API event's route key; None for `$default`, a greedy `{proxy+}` or no gateway.
+    template: str | None = None
+    # An HTTP API event's named stage, with which its rawPath starts; None otherwise.
+    stage: str | None = None
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -122,6 +127,9 @@ def parse_event(event: Any, context: Any = None) -> Request:
         if cookies:
             headers["cookie"] = cookies
         query = _str_map(event.get("queryStringParameters"))
+        # "GET /career/{socCode}", "ANY /health", or "$default" (no route: the path decides).
+        template = _text(event.get("routeKey") or context_part.get("routeKey")).partition(" ")[2]
+        stage = _text(context_part.get("stage"))
     else:
         # REST API, payload format 1.0, or a direct invocation that names method and path.
         # The multi-value maps hold every value where the others keep only the last one:
@@ -139,6 +147,8 @@ def parse_event(event: Any, context: Any = None) -> Request:
             joined = _joined(values, ",")
             if isinstance(name, str) and joined:
                 query[name] = joined
+        template = _text(event.get("resource"))
+        stage = ""
 
     body, body_error = _body(event)
     return Request(
@@ -150,6 +160,8 @@ def parse_event(event: Any, context: Any = None) -> Request:
         body=body,
         request_id=request_id,
         body_error=body_error,
+        template=template if template.startswith("/") and "+}" not in template else None,
+        stage=stage if stage and stage != "$default" else None,
     )
 
 
