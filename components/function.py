@@ -65,6 +65,8 @@ CONCURRENCY_DIMENSION = "lambda:function:ProvisionedConcurrency"
 # An `up` inside the demo window raises the concurrency this long after the program runs, so the
 # one-time action is still in the future when Application Auto Scaling receives it.
 LATE_RAISE_DELAY = timedelta(minutes=10)
+# Lambda's floor for the age of an asynchronous event: an older one is dropped, not run late.
+ASYNC_EVENT_AGE_SECONDS = 60
 _PLATFORM_ARCHITECTURE = {"manylinux2014_aarch64": "arm64", "manylinux2014_x86_64": "x86_64"}
 
 
@@ -441,6 +443,29 @@ def _policy_document(
 
     resource_lists = [pulumi.Output.all(*s.resources) for s in statements]
     return pulumi.Output.all(log_group_arn, *resource_lists).apply(render)
+
+
+def run_once_when_scheduled(
+    name: str,
+    function_name: pulumi.Input[str],
+    qualifier: pulumi.Input[str],
+    region: str,
+    opts: pulumi.ResourceOptions,
+) -> aws.lambda_.FunctionEventInvokeConfig:
+    """No retry by Lambda of a scheduled run, and no late run.
+
+    EventBridge invokes asynchronously, and Lambda retries a failed asynchronous run twice by
+    itself: a retried probe or warm-up would come late, on top of the schedule's next run.
+    """
+    return aws.lambda_.FunctionEventInvokeConfig(
+        name,
+        function_name=function_name,
+        qualifier=qualifier,
+        maximum_retry_attempts=0,
+        maximum_event_age_in_seconds=ASYNC_EVENT_AGE_SECONDS,
+        region=region,
+        opts=opts,
+    )
 
 
 def _iso(moment: datetime) -> str:

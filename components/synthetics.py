@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.function import ApiFunction, ApiFunctionArgs, Statement
+from components.function import ApiFunction, ApiFunctionArgs, Statement, run_once_when_scheduled
 from components.monitoring import SYNTHETICS_NAMESPACE
 from components.packaging import Package
 
@@ -23,8 +23,6 @@ HANDLER = "vetroi_probe.handler.lambda_handler"
 # Two endpoints probed at once, four checks each, five seconds at most per request.
 TIMEOUT_SECONDS = 60
 REQUEST_TIMEOUT_SECONDS = 5
-# Lambda's floor for the age of an asynchronous event; an older run is dropped, not started late.
-ASYNC_EVENT_AGE_SECONDS = 60
 
 
 @dataclass
@@ -105,16 +103,13 @@ class SyntheticCheck(pulumi.ComponentResource):
             region=args.region,
             opts=child,
         )
-        # EventBridge invokes asynchronously, and Lambda retries a failed asynchronous run twice
-        # by itself: a retried probe would publish a late, duplicate result for the same period.
-        aws.lambda_.FunctionEventInvokeConfig(
+        # A retried probe would publish a late, duplicate result for the same period.
+        run_once_when_scheduled(
             f"{name}-async",
-            function_name=self.function.function.name,
-            qualifier=self.function.alias.name,
-            maximum_retry_attempts=0,
-            maximum_event_age_in_seconds=ASYNC_EVENT_AGE_SECONDS,
-            region=args.region,
-            opts=child,
+            self.function.function.name,
+            self.function.alias.name,
+            args.region,
+            child,
         )
         aws.lambda_.Permission(
             f"{name}-invoke",

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.function import run_once_when_scheduled
+
 WARMUP_EVENT = {"warmup": True}
 ALIAS_NAME = "live"
 # EventBridge accepts at most five targets per rule.
 TARGETS_PER_RULE = 5
-# Lambda's floor for the age of an asynchronous event: a late warm-up is dropped, not run.
-ASYNC_EVENT_AGE_SECONDS = 60
 
 
 @dataclass
@@ -72,16 +72,12 @@ class Warmup(pulumi.ComponentResource):
                     region=args.region,
                     opts=child,
                 )
-                # EventBridge invokes asynchronously, and Lambda would retry a failed warm-up
-                # twice by itself on top of the rule's own retry policy.
-                aws.lambda_.FunctionEventInvokeConfig(
+                run_once_when_scheduled(
                     f"{name}-{route}-async",
-                    function_name=args.function_names[route],
-                    qualifier=ALIAS_NAME,
-                    maximum_retry_attempts=0,
-                    maximum_event_age_in_seconds=ASYNC_EVENT_AGE_SECONDS,
-                    region=args.region,
-                    opts=child,
+                    args.function_names[route],
+                    ALIAS_NAME,
+                    args.region,
+                    child,
                 )
                 aws.lambda_.Permission(
                     f"{name}-{route}-invoke",
