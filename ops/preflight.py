@@ -246,21 +246,16 @@ class Preflight:
         arn = self.aws.client("dynamodb", region).describe_table(TableName=table)["Table"][
             "TableArn"
         ]
-        backup = self.aws.client("backup", region)
+        pages = self.aws.client("backup", region).get_paginator("list_recovery_points_by_resource")
         dates: list[datetime] = []
-        request: dict[str, Any] = {"ResourceArn": arn}
         try:
             # Pages in no promised order: the newest point may be on any of them.
-            while True:
-                page = backup.list_recovery_points_by_resource(**request)
+            for page in pages.paginate(ResourceArn=arn):
                 dates += [
                     p["CreationDate"]
                     for p in page.get("RecoveryPoints", [])
                     if p.get("Status") == "COMPLETED"
                 ]
-                if not page.get("NextToken"):
-                    break
-                request["NextToken"] = page["NextToken"]
         except Exception as error:
             if credential_problem(error):
                 raise
@@ -335,20 +330,15 @@ def _logged(logs: Any, group: str, since: int, term: str) -> bool | None:
     FilterLogEvents may answer an empty page with a `nextToken` while matches are still to come,
     so one empty page proves nothing: follow the tokens until a match or the last page.
     """
-    request: dict[str, Any] = {
-        "logGroupName": group,
-        "startTime": since,
-        "filterPattern": term,
-        "limit": 1,
-    }
-    for _ in range(LOG_SEARCH_PAGES):
-        page = logs.filter_log_events(**request)
+    pages = logs.get_paginator("filter_log_events").paginate(
+        logGroupName=group, startTime=since, filterPattern=term, PaginationConfig={"PageSize": 1}
+    )
+    for number, page in enumerate(pages, start=1):
         if page.get("events"):
             return True
-        if not page.get("nextToken"):
-            return False
-        request["nextToken"] = page["nextToken"]
-    return None
+        if number == LOG_SEARCH_PAGES:
+            return None
+    return False
 
 
 def _time(text: str) -> datetime:
