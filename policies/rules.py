@@ -45,6 +45,13 @@ ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 # The other two ways a managed policy reaches a role.
 POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"
 ROLE_POLICY_ATTACHMENTS = "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive"
+# Where each resource that attaches managed policies names them.
+ATTACHED_POLICY_ARNS = {
+    ROLE: "managedPolicyArns",
+    ROLE_POLICY_ATTACHMENT: "policyArn",
+    POLICY_ATTACHMENT: "policyArn",
+    ROLE_POLICY_ATTACHMENTS: "policyArns",
+}
 REST_API = "aws:apigateway/restApi:RestApi"
 GATEWAY_RESPONSE = "aws:apigateway/response:Response"
 STAGE = "aws:apigateway/stage:Stage"
@@ -321,31 +328,19 @@ def _wildcard_statements(document: Any) -> Iterator[str]:
     "CKV2_AWS_51; cfn_nag F3).",
     Severity.CRITICAL,
     "Name the exact actions (dynamodb:GetItem) and resources (the table's ARN) the code uses.",
-    [
-        ROLE,
-        ROLE_POLICY,
-        IAM_POLICY,
-        ROLE_POLICY_ATTACHMENT,
-        POLICY_ATTACHMENT,
-        ROLE_POLICY_ATTACHMENTS,
-    ],
+    [ROLE_POLICY, IAM_POLICY, *ATTACHED_POLICY_ARNS],
 )
 def _wildcards(resource: Resource, _: Context) -> Iterator[str]:
-    attached = {
-        ROLE_POLICY_ATTACHMENT: [resource.get("policyArn")],
-        POLICY_ATTACHMENT: [resource.get("policyArn")],
-        ROLE_POLICY_ATTACHMENTS: as_list(resource.get("policyArns")),
-        ROLE: as_list(resource.get("managedPolicyArns")),
-    }.get(resource.type, [])
-    for arn in attached:
+    arns_key = ATTACHED_POLICY_ARNS.get(resource.type)
+    for arn in as_list(resource.get(arns_key)) if arns_key else []:
         if isinstance(arn, str) and ADMIN_POLICY_ARNS.match(arn):
             yield f"{resource.label()} attaches {arn}: attach a least-privilege policy instead."
-    if resource.type in (ROLE_POLICY_ATTACHMENT, POLICY_ATTACHMENT, ROLE_POLICY_ATTACHMENTS):
-        return
     if resource.type == ROLE:
         documents = [p.get("policy") for p in as_list(resource.get("inlinePolicies"))]
-    else:
+    elif resource.type in (ROLE_POLICY, IAM_POLICY):
         documents = [resource.get("policy")]
+    else:
+        return  # an attachment: it names managed policies only
     for document in documents:
         if document is None:
             continue
