@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import argparse
 import base64
-import glob
 import hashlib
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -43,7 +41,7 @@ from typing import Any, TypeVar
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from components.packaging import Package, build_package  # noqa: E402
+from components.packaging import Package, build_package, find_interpreter  # noqa: E402
 
 FUNCTIONS = ROOT / "functions"
 BENCH = ROOT / ".build" / "bench"
@@ -119,26 +117,6 @@ def warm_in_fresh_process(out: Path) -> tuple[float, float]:
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     return float(result.stdout.strip().splitlines()[-1]), time.perf_counter() - started
-
-
-def _version_key(path: str) -> tuple[int, ...]:
-    """3.12.10 after 3.12.9: pyenv's folders sorted by their release, not as text."""
-    match = re.search(r"/versions/(\d+(?:\.\d+)*)", path)
-    return tuple(int(part) for part in match.group(1).split(".")) if match else ()
-
-
-def python312() -> str | None:
-    """A Python 3.12 interpreter: `sam build` insists on the runtime's version being on PATH."""
-    candidates = [shutil.which("python3.12") or ""]
-    installed = glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12"))
-    candidates += sorted(installed, key=_version_key, reverse=True)  # the newest release first
-    for candidate in candidates:
-        if not candidate:
-            continue
-        probe = subprocess.run([candidate, "-V"], capture_output=True, text=True, check=False)
-        if probe.returncode == 0 and probe.stdout.startswith("Python 3.12"):
-            return candidate
-    return None
 
 
 def sam_venv() -> Path:
@@ -292,7 +270,9 @@ def main() -> None:
     print(f"  two clean builds byte-identical:       {mine['identical']} ({mine['hash']})")
 
     if not options.skip_sam:
-        python = python312()
+        # `sam build` insists on the runtime's version being on PATH: the builder's own search.
+        found = find_interpreter(PYTHON)
+        python = found.path if found else None
         if python is None:
             print("\nsam build: skipped, no Python 3.12 on this machine (sam build needs one)")
         else:
