@@ -331,17 +331,17 @@ def test_warmup_interval_comes_from_the_settings() -> None:
     assert deployment.one(RULE, "warmup")["scheduleExpression"] == "rate(1 minute)"
 
 
+def backup_before_a_demo(overrides: dict[str, Any]) -> tuple[datetime, Deployment]:
+    """The backup stack with a demo three days from now, on the hour, and `overrides`."""
+    demo = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+    overrides = {"vetroi:demoTime": demo.strftime("%Y-%m-%dT%H:%M:%SZ"), **overrides}
+    return demo, run_stack("backup", overrides=overrides)
+
+
 def test_provisioned_concurrency_is_scheduled_around_the_demo() -> None:
     """With demoTime, every API function's live alias gets provisioned concurrency from the
     lead time before the demo until the demo is over, and none outside that window."""
-    demo = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
-    deployment = run_stack(
-        "backup",
-        overrides={
-            "vetroi:demoTime": demo.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "vetroi:provisionedConcurrency": 4,
-        },
-    )
+    demo, deployment = backup_before_a_demo({"vetroi:provisionedConcurrency": 4})
 
     names = sorted(deployment.outputs["functionNames"].values())
     targets = deployment.of_type(SCALABLE_TARGET)
@@ -359,14 +359,8 @@ def test_provisioned_concurrency_is_scheduled_around_the_demo() -> None:
 
 
 def test_provisioned_concurrency_lead_comes_from_the_settings() -> None:
-    demo = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
-    deployment = run_stack(
-        "backup",
-        overrides={
-            "vetroi:demoTime": demo.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "vetroi:provisionedConcurrency": 1,
-            "vetroi:provisionedConcurrencyLeadMinutes": 120,
-        },
+    demo, deployment = backup_before_a_demo(
+        {"vetroi:provisionedConcurrency": 1, "vetroi:provisionedConcurrencyLeadMinutes": 120}
     )
     raises = {a["schedule"] for a in deployment.of_type(SCHEDULED_ACTION) if "raise" in a["name"]}
     assert raises == {(demo - timedelta(hours=2)).strftime("at(%Y-%m-%dT%H:%M:%S)")}
